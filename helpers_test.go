@@ -1,0 +1,71 @@
+package lisa_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hello-lisa/lisa-go"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	testPluginID = "plugin-42"
+	testAPIKey   = "key-5f2c0d1e-aaaa-bbbb"
+	testSecret   = "secret-9d8c7b6a-cccc-dddd"
+)
+
+// seen is one request as the test server received it.
+type seen struct {
+	Method, Path string
+	Header       http.Header
+	Body         []byte
+	At           time.Time
+}
+
+// recorder is an httptest server that records every request and answers
+// with a scripted handler; n counts requests from 1.
+type recorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newRecorder(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, n int)) *recorder {
+	t.Helper()
+	rec := &recorder{}
+	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		rec.reqs = append(rec.reqs, seen{r.Method, r.URL.EscapedPath(), r.Header.Clone(), body, time.Now()})
+		n := len(rec.reqs)
+		rec.mu.Unlock()
+		answer(w, r, n)
+	}))
+	t.Cleanup(rec.Close)
+	return rec
+}
+
+func (rec *recorder) requests() []seen {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]seen(nil), rec.reqs...)
+}
+
+// status answers every request with code.
+func status(code int) func(http.ResponseWriter, *http.Request, int) {
+	return func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(code) }
+}
+
+// newTestClient is a client for url with millisecond backoff.
+func newTestClient(t *testing.T, url string, opts ...lisa.Option) *lisa.Client {
+	t.Helper()
+	all := append([]lisa.Option{lisa.WithBaseURL(url), lisa.WithBackoff(time.Millisecond, 4*time.Millisecond)}, opts...)
+	c, err := lisa.NewClient(testPluginID, testAPIKey, testSecret, all...)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
