@@ -349,22 +349,11 @@ func stateFrom(ctx context.Context) *sendState {
 
 // send signs body once and runs the retry loop.
 func (c *Client) send(ctx context.Context, body []byte) (*Receipt, error) {
-	id, err := uuid.NewRandom()
+	st := &sendState{}
+	req, err := c.newRequest(context.WithValue(ctx, stateKey{}, st), body, st)
 	if err != nil {
-		return nil, fmt.Errorf("lisa: make request id: %w", err)
+		return nil, err
 	}
-	st := &sendState{requestID: id.String()}
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, stateKey{}, st), http.MethodPost, c.endpoint, body)
-	if err != nil {
-		return nil, fmt.Errorf("lisa: build request: %w", err)
-	}
-	h := req.Header
-	h["Authorization"] = c.creds.authorization
-	h["Content-Type"] = jsonContentType
-	h[SignatureHeader] = []string{c.signer.Sign(body)}
-	h[RequestIDHeader] = []string{st.requestID}
-	h["User-Agent"] = c.userAgent
-
 	resp, err := c.retry.Do(req)
 	if err != nil {
 		if resp != nil {
@@ -397,6 +386,58 @@ func (c *Client) send(ctx context.Context, body []byte) (*Receipt, error) {
 }
 
 var jsonContentType = []string{"application/json"}
+
+// newRequest builds the one request every attempt of a Send reuses: the
+// body, its signature, a new request id and the headers.
+func (c *Client) newRequest(ctx context.Context, body []byte, st *sendState) (*retryablehttp.Request, error) {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return nil, fmt.Errorf("lisa: make request id: %w", err)
+	}
+	st.requestID = id.String()
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, body)
+	if err != nil {
+		return nil, fmt.Errorf("lisa: build request: %w", err)
+	}
+	h := req.Header
+	h["Authorization"] = c.creds.authorization
+	h["Content-Type"] = jsonContentType
+	h[SignatureHeader] = []string{c.signer.Sign(body)}
+	h[RequestIDHeader] = []string{st.requestID}
+	h["User-Agent"] = c.userAgent
+	return req, nil
+}
+
+// Preview is the request Send would make, as returned by Client.Preview.
+type Preview struct {
+	Method string
+	URL    string
+	// Header holds every header sent, with the API key in Authorization
+	// masked. X-Request-Id is a fresh id: each Send makes its own.
+	Header http.Header
+	// Body is exactly the bytes that would be sent and signed.
+	Body []byte
+}
+
+// Preview runs everything Send does before the network (encoding, the size
+// and validity checks, signing) and returns the request it would send, with
+// the API key masked. It sends nothing. The lisa command's -dry-run uses it.
+func (c *Client) Preview(payload any) (*Preview, error) {
+	if c == nil || c.retry == nil {
+		return nil, errors.New("lisa: Preview on a nil or zero Client; use NewClient")
+	}
+	body, err := encode(payload)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(context.Background(), body, &sendState{})
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header.Clone()
+	h.Set("Authorization", "ApiKey ****")
+	return &Preview{Method: req.Method, URL: req.URL.String(), Header: h, Body: body}, nil
+}
 
 // logAttemptStart is retryablehttp's RequestLogHook: it stamps the start of
 // each attempt for the log line written when the attempt ends.
