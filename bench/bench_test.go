@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hello-lisa/lisa-go"
+)
+
+const (
+	pluginID = "bench-plugin"
+	apiKey   = "bench-api-key"
+	secret   = "bench-secret"
+)
+
+// rounds is how many times each group of benchmarks runs, alternating
+// implementations (A B A B …); compare.sh sets LISA_BENCH_ROUNDS.
+func rounds() int {
+	if n, err := strconv.Atoi(os.Getenv("LISA_BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
+type product struct {
+	ProductID   string  `json:"productId"`
+	Title       string  `json:"title"`
+	Price       float64 `json:"price"`
+	Currency    string  `json:"currency"`
+	Stock       int     `json:"stock"`
+	Description string  `json:"description,omitempty"`
+}
+
+// small is a product of about 100 bytes; large one of about 150 KiB.
+var (
+	small = product{ProductID: "SKU-12345", Title: "Linen shirt, sand", Price: 49.95, Currency: "EUR", Stock: 17}
+	large = product{ProductID: "SKU-12346", Title: "Catalog entry", Price: 129, Currency: "EUR", Stock: 3,
+		Description: strings.Repeat("Soft, breathable linen. ", 150<<10/24)}
+)
+
+func size(p product) int {
+	b, _ := json.Marshal(p)
+	return len(b)
+}
+
+// server is the limit for sending: a loopback server that reads the body
+// and answers 202.
+var (
+	serverOnce sync.Once
+	serverURL  string
+)
+
+func loopback() string {
+	serverOnce.Do(func() {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusAccepted)
+		}))
+		serverURL = srv.URL // closed when the process ends
+	})
+	return serverURL
+}
+
+// bare is the baseline: the docs' Go sample done right, by hand.
+type bare struct {
+	url    string
+	key    []byte
+	client *http.Client
+}
+
+func newBare(base string) *bare {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 64
+	return &bare{
+		url:    base + "/plugin-notifications/" + pluginID + "/updates",
+		key:    []byte(secret),
+		client: &http.Client{Transport: t},
+	}
+}
+
+func (b *bare) send(ctx context.Context, payload any) error {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, b.key)
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "ApiKey "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Hmac-Signature", hex.EncodeToString(mac.Sum(nil)))
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func newSDK(b *testing.B, base string) *lisa.Client {
+	c, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(base), lisa.WithConcurrency(8))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkSign compares Signer.Sign with a fresh hmac.New per call and with
+// raw SHA-256 (the floor: HMAC cannot beat the hash under it).
+func BenchmarkSign(b *testing.B) {
+	signer := lisa.NewSigner([]byte(secret))
+	impls := []struct {
+		name string
+		fn   func([]byte) string
+	}{
+		{"sdk", signer.Sign},
+		{"hmac-new", func(body []byte) string {
+			mac := hmac.New(sha256.New, []byte(secret))
+			mac.Write(body)
+			return hex.EncodeToString(mac.Sum(nil))
+		}},
+		{"sha256", func(body []byte) string {
+			sum := sha256.Sum256(body)
+			return string(sum[:1]) // the hash only: no key, no hex
+		}},
+	}
+	for r := 1; r <= rounds(); r++ {
+		for _, n := range []int{64, 1 << 10, 16 << 10, 192 << 10} {
+			body := bytes.Repeat([]byte("a"), n)
+			for _, impl := range impls {
+				b.Run(fmt.Sprintf("round=%d/size=%d/impl=%s", r, n, impl.name), func(b *testing.B) {
+					b.ReportAllocs()
+					b.SetBytes(int64(n))
+					for i := 0; i < b.N; i++ {
+						impl.fn(body)
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkSend compares Client.Send with the bare baseline on loopback, at
+// concurrency 1 and 8, for a small and a large product.
+func BenchmarkSend(b *testing.B) {
+	base := loopback()
+	sdk := newSDK(b, base)
+	hand := newBare(base)
+	impls := []struct {
+		name string
+		fn   func(context.Context, any) error
+	}{
+		{"sdk", func(ctx context.Context, p any) error { _, err := sdk.Send(ctx, p); return err }},
+		{"bare", hand.send},
+	}
+	for r := 1; r <= rounds(); r++ {
+		for _, payload := range []struct {
+			name string
+			p    product
+		}{{"small", small}, {"large", large}} {
+			for _, conc := range []int{1, 8} {
+				for _, impl := range impls {
+					name := fmt.Sprintf("round=%d/payload=%s/conc=%d/impl=%s", r, payload.name, conc, impl.name)
+					b.Run(name, func(b *testing.B) {
+						b.ReportAllocs()
+						b.SetBytes(int64(size(payload.p)))
+						runConcurrent(b, conc, func() error { return impl.fn(context.Background(), payload.p) })
+					})
+				}
+			}
+		}
+	}
+}
+
+// runConcurrent calls fn b.N times from conc goroutines.
+func runConcurrent(b *testing.B, conc int, fn func() error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.ResetTimer()
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := fn(); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err, ok := failed.Load().(error); ok {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkSendAll sends 10,000 small products per op through SendAll, and
+// through a hand-written worker pool at the same concurrency. It reports the
+// throughput and the peak live heap while sending.
+func BenchmarkSendAll(b *testing.B) {
+	base := loopback()
+	sdk := newSDK(b, base)
+	hand := newBare(base)
+	const n = 10_000
+	payloads := make([]any, n)
+	for i := range payloads {
+		p := small
+		p.ProductID = fmt.Sprint("SKU-", i)
+		payloads[i] = p
+	}
+	impls := []struct {
+		name string
+		fn   func() int
+	}{
+		{"sdk", func() int {
+			ok := 0
+			for _, r := range sdk.SendAll(context.Background(), payloads) {
+				if r.Err == nil {
+					ok++
+				}
+			}
+			return ok
+		}},
+		{"bare", func() int {
+			var ok atomic.Int64
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for g := 0; g < 8; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
+						if hand.send(context.Background(), payloads[i]) == nil {
+							ok.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			return int(ok.Load())
+		}},
+	}
+	for r := 1; r <= rounds(); r++ {
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("round=%d/payloads=%d/conc=8/impl=%s", r, n, impl.name), func(b *testing.B) {
+				b.ReportAllocs()
+				stop := make(chan struct{})
+				peak := watchHeap(stop)
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					if ok := impl.fn(); ok != n {
+						b.Fatalf("%d of %d accepted", ok, n)
+					}
+				}
+				elapsed := time.Since(start)
+				close(stop)
+				b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "payloads/s")
+				b.ReportMetric(float64(<-peak)/(1<<20), "peak-heap-MiB")
+			})
+		}
+	}
+}
+
+// watchHeap samples the live heap until stop is closed, then sends its peak.
+func watchHeap(stop <-chan struct{}) <-chan uint64 {
+	out := make(chan uint64, 1)
+	go func() {
+		var peak uint64
+		var ms runtime.MemStats
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}
