@@ -126,8 +126,7 @@ func TestSendSeqStreamsAndStopsEarly(t *testing.T) {
 	assert.Less(t, int(produced.Load()), 25+4+4+2)
 
 	c.CloseIdleConnections()
-	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+1 }, 5*time.Second, 10*time.Millisecond,
-		"goroutines left running: %d, before %d", runtime.NumGoroutine(), before)
+	waitForGoroutines(t, before)
 }
 
 func TestSendSeqYieldsEveryInput(t *testing.T) {
