@@ -41,6 +41,7 @@ const maxSuccessDrain = 64 << 10
 // safe for concurrent use by many goroutines; create one and share it.
 type Client struct {
 	endpoint  string
+	url       *url.URL // endpoint, parsed
 	pluginID  string
 	creds     *credentials // behind a pointer: fmt prints its address only
 	signer    *Signer
@@ -106,8 +107,14 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 		return nil, err
 	}
 
+	endpoint := base + "/plugin-notifications/" + url.PathEscape(pluginID) + "/updates"
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, errors.New("lisa: base URL and pluginID do not make a valid URL")
+	}
 	c := &Client{
-		endpoint: base + "/plugin-notifications/" + url.PathEscape(pluginID) + "/updates",
+		endpoint: endpoint,
+		url:      u,
 		pluginID: pluginID,
 		creds: &credentials{
 			authorization: []string{"ApiKey " + apiKey},
@@ -406,17 +413,27 @@ func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request,
 		return nil, fmt.Errorf("lisa: make request id: %w", err)
 	}
 	st.requestID = id.String()
-	req, err := retryablehttp.NewRequestWithContext(st, http.MethodPost, c.endpoint, body)
-	if err != nil {
-		return nil, fmt.Errorf("lisa: build request: %w", err)
-	}
-	h := req.Header
+	// Built from the URL parsed once in NewClient (a copy, so nothing
+	// downstream can change the client's), not by parsing it again.
+	u := *c.url
+	h := make(http.Header, 5)
 	h["Authorization"] = c.creds.authorization
 	h["Content-Type"] = jsonContentType
 	vals := []string{c.signer.Sign(body), st.requestID} // one allocation for both
 	h[SignatureHeader] = vals[0:1:1]
 	h[RequestIDHeader] = vals[1:2:2]
 	h["User-Agent"] = c.userAgent
+	hr := (&http.Request{
+		Method: http.MethodPost, URL: &u, Host: u.Host, Header: h,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	}).WithContext(st)
+	req, err := retryablehttp.FromRequest(hr)
+	if err == nil {
+		err = req.SetBody(body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lisa: build request: %w", err)
+	}
 	return req, nil
 }
 

@@ -30,7 +30,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, ctxErr
 	}
 	st.hasRA = false
-	if resp != nil {
+	if resp != nil && resp.StatusCode >= 300 {
 		st.retryAfter, st.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
 	}
 	if retry {

@@ -30,12 +30,26 @@ const (
 )
 
 // rounds is how many times each group of benchmarks runs, alternating
-// implementations (A B A B …); compare.sh sets LISA_BENCH_ROUNDS.
+// implementations; compare.sh sets LISA_BENCH_ROUNDS.
 func rounds() int {
 	if n, err := strconv.Atoi(os.Getenv("LISA_BENCH_ROUNDS")); err == nil && n > 0 {
 		return n
 	}
 	return 1
+}
+
+// inOrder returns the implementations in the order for round r: as given in
+// odd rounds, reversed in even ones (A B, B A, A B …), so that running first
+// or second in a pair favours neither side.
+func inOrder[T any](r int, impls []T) []T {
+	if r%2 == 1 {
+		return impls
+	}
+	out := make([]T, len(impls))
+	for i, v := range impls {
+		out[len(impls)-1-i] = v
+	}
+	return out
 }
 
 type product struct {
@@ -150,7 +164,7 @@ func BenchmarkSign(b *testing.B) {
 	for r := 1; r <= rounds(); r++ {
 		for _, n := range []int{64, 1 << 10, 16 << 10, 192 << 10} {
 			body := bytes.Repeat([]byte("a"), n)
-			for _, impl := range impls {
+			for _, impl := range inOrder(r, impls) {
 				b.Run(fmt.Sprintf("round=%d/size=%d/impl=%s", r, n, impl.name), func(b *testing.B) {
 					b.ReportAllocs()
 					b.SetBytes(int64(n))
@@ -182,7 +196,7 @@ func BenchmarkSend(b *testing.B) {
 			p    product
 		}{{"small", small}, {"large", large}} {
 			for _, conc := range []int{1, 8} {
-				for _, impl := range impls {
+				for _, impl := range inOrder(r, impls) {
 					name := fmt.Sprintf("round=%d/payload=%s/conc=%d/impl=%s", r, payload.name, conc, impl.name)
 					b.Run(name, func(b *testing.B) {
 						b.ReportAllocs()
@@ -267,7 +281,7 @@ func BenchmarkSendAll(b *testing.B) {
 		}},
 	}
 	for r := 1; r <= rounds(); r++ {
-		for _, impl := range impls {
+		for _, impl := range inOrder(r, impls) {
 			b.Run(fmt.Sprintf("round=%d/payloads=%d/conc=8/impl=%s", r, n, impl.name), func(b *testing.B) {
 				b.ReportAllocs()
 				stop := make(chan struct{})
@@ -307,4 +321,48 @@ func watchHeap(stop <-chan struct{}) <-chan uint64 {
 		}
 	}()
 	return out
+}
+
+// answer202 is an in-memory transport: every request is answered 202 at
+// once, so that only the client's own work is measured.
+type answer202 struct{}
+
+func (answer202) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusAccepted, Status: "202 Accepted", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: http.NoBody, ContentLength: 0, Request: r}, nil
+}
+
+// BenchmarkOverhead measures what each side costs per send besides the
+// network: encoding, signing, building the request, the client machinery.
+func BenchmarkOverhead(b *testing.B) {
+	sdk, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL("http://127.0.0.1:1"),
+		lisa.WithHTTPClient(&http.Client{Transport: answer202{}}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hand := newBare("http://127.0.0.1:1")
+	hand.client = &http.Client{Transport: answer202{}}
+	impls := []struct {
+		name string
+		fn   func(context.Context, any) error
+	}{
+		{"sdk", func(ctx context.Context, p any) error { _, err := sdk.Send(ctx, p); return err }},
+		{"bare", hand.send},
+	}
+	for r := 1; r <= rounds(); r++ {
+		for _, impl := range inOrder(r, impls) {
+			b.Run(fmt.Sprintf("round=%d/payload=small/impl=%s", r, impl.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if err := impl.fn(context.Background(), small); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
