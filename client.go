@@ -14,9 +14,9 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -530,10 +530,30 @@ type Result struct {
 // dropped.
 func (c *Client) SendAll(ctx context.Context, payloads []any) []Result {
 	results := make([]Result, len(payloads))
-	for r := range c.SendSeq(ctx, slices.Values(payloads)) {
-		results[r.Index] = r
+	// The slice is already in memory, so the workers take indices from a
+	// counter and write their results in place: no channel hand-offs.
+	var next atomic.Int64
+	var workers sync.WaitGroup
+	for range min(c.concurrency(), len(payloads)) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for i := int(next.Add(1) - 1); i < len(payloads); i = int(next.Add(1) - 1) {
+				rec, err := c.Send(ctx, payloads[i]) // after ctx ends: its error, no I/O
+				results[i] = Result{Index: i, Payload: payloads[i], Receipt: rec, Err: err}
+			}
+		}()
 	}
+	workers.Wait()
 	return results
+}
+
+// concurrency is WithConcurrency's value, for a nil or zero Client too.
+func (c *Client) concurrency() int {
+	if c != nil && c.cfg.concurrency > 0 {
+		return c.cfg.concurrency
+	}
+	return DefaultConcurrency
 }
 
 // SendSeq sends the payloads of a sequence as it is read, at most
@@ -556,16 +576,13 @@ func (c *Client) SendSeq(ctx context.Context, payloads iter.Seq[any]) iter.Seq[R
 			yield(Result{Err: errors.New("lisa: SendSeq: ctx is nil")})
 			return
 		}
-		n := DefaultConcurrency
-		if c != nil && c.cfg.concurrency > 0 {
-			n = c.cfg.concurrency
-		}
+		n := c.concurrency()
 		inner, cancel := context.WithCancel(ctx)
 		type job struct {
 			index   int
 			payload any
 		}
-		jobs := make(chan job)
+		jobs := make(chan job, n) // the feeder reads ahead by at most n payloads
 		out := make(chan Result, n)
 		stop := make(chan struct{})
 		var workers sync.WaitGroup
