@@ -23,23 +23,27 @@ func main() {
 	price := flag.Float64("price", 19.99, "new price")
 	flag.Parse()
 
-	client, err := lisa.NewClient(os.Getenv("LISA_PLUGIN_ID"), os.Getenv("LISA_API_KEY"), os.Getenv("LISA_SECRET"),
-		lisa.WithBaseURL(*baseURL))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err, "(set LISA_PLUGIN_ID, LISA_API_KEY and LISA_SECRET)")
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-
-	receipt, err := client.Send(ctx, map[string]any{"productId": *productID, "price": *price})
+	receipt, err := send(ctx, *baseURL, map[string]any{"productId": *productID, "price": *price})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	fmt.Printf("accepted: status %d, request id %s, %d attempt(s)\n", receipt.StatusCode, receipt.RequestID, receipt.Attempts)
+}
+
+// send builds a client from the environment and sends one update, giving up
+// after two minutes.
+func send(ctx context.Context, baseURL string, update any) (*lisa.Receipt, error) {
+	client, err := lisa.NewClient(os.Getenv("LISA_PLUGIN_ID"), os.Getenv("LISA_API_KEY"), os.Getenv("LISA_SECRET"),
+		lisa.WithBaseURL(baseURL))
+	if err != nil {
+		return nil, fmt.Errorf("%w (set LISA_PLUGIN_ID, LISA_API_KEY and LISA_SECRET)", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return client.Send(ctx, update)
 }
 
 func envOr(key, fallback string) string {
