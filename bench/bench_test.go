@@ -134,6 +134,19 @@ func (b *bare) send(ctx context.Context, payload any) error {
 	return nil
 }
 
+// sendImpl is one side of a Send comparison.
+type sendImpl struct {
+	name string
+	fn   func(context.Context, any) error
+}
+
+func sendImpls(sdk *lisa.Client, hand *bare) []sendImpl {
+	return []sendImpl{
+		{"sdk", func(ctx context.Context, p any) error { _, err := sdk.Send(ctx, p); return err }},
+		{"bare", hand.send},
+	}
+}
+
 func newSDK(b *testing.B, base string) *lisa.Client {
 	c, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(base), lisa.WithConcurrency(8))
 	if err != nil {
@@ -183,13 +196,7 @@ func BenchmarkSend(b *testing.B) {
 	base := loopback()
 	sdk := newSDK(b, base)
 	hand := newBare(base)
-	impls := []struct {
-		name string
-		fn   func(context.Context, any) error
-	}{
-		{"sdk", func(ctx context.Context, p any) error { _, err := sdk.Send(ctx, p); return err }},
-		{"bare", hand.send},
-	}
+	impls := sendImpls(sdk, hand)
 	for r := 1; r <= rounds(); r++ {
 		for _, payload := range []struct {
 			name string
@@ -346,13 +353,7 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 	hand := newBare("http://127.0.0.1:1")
 	hand.client = &http.Client{Transport: answer202{}}
-	impls := []struct {
-		name string
-		fn   func(context.Context, any) error
-	}{
-		{"sdk", func(ctx context.Context, p any) error { _, err := sdk.Send(ctx, p); return err }},
-		{"bare", hand.send},
-	}
+	impls := sendImpls(sdk, hand)
 	for r := 1; r <= rounds(); r++ {
 		for _, impl := range inOrder(r, impls) {
 			b.Run(fmt.Sprintf("round=%d/payload=small/impl=%s", r, impl.name), func(b *testing.B) {

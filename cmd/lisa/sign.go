@@ -16,16 +16,11 @@ func runSign(e env) int {
 	if code := parse(fs, e.args); code >= 0 {
 		return code
 	}
-	secret, err := e.secret(creds)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
-	}
-	body, code := e.readInput(fs)
+	signer, body, code := e.signerAndInput(fs, creds)
 	if code >= 0 {
 		return code
 	}
-	fmt.Fprintln(e.stdout, lisa.NewSigner([]byte(secret)).Sign(body))
+	fmt.Fprintln(e.stdout, signer.Sign(body))
 	return exitOK
 }
 
@@ -42,21 +37,28 @@ func runVerify(e env) int {
 		fs.Usage()
 		return exitUsage
 	}
-	secret, err := e.secret(creds)
-	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
-	}
-	body, code := e.readInput(fs)
+	signer, body, code := e.signerAndInput(fs, creds)
 	if code >= 0 {
 		return code
 	}
-	if lisa.NewSigner([]byte(secret)).Verify(body, strings.TrimSpace(*sig)) {
+	if signer.Verify(body, strings.TrimSpace(*sig)) {
 		fmt.Fprintln(e.stdout, "valid")
 		return exitOK
 	}
 	fmt.Fprintln(e.stdout, "invalid")
 	return exitFailed
+}
+
+// signerAndInput makes the Signer from the secret and reads the input; a
+// code of 0 or more means stop with it.
+func (e env) signerAndInput(fs *flag.FlagSet, creds credFlags) (*lisa.Signer, []byte, int) {
+	secret, err := e.secret(creds)
+	if err != nil {
+		fmt.Fprintln(e.stderr, err)
+		return nil, nil, exitUsage
+	}
+	body, code := e.readInput(fs)
+	return lisa.NewSigner([]byte(secret)), body, code
 }
 
 // readInput reads the whole FILE or standard input, up to maxSignRead.
