@@ -504,6 +504,7 @@ type cancelOnClose struct {
 	cancel context.CancelFunc
 }
 
+// Close closes the body and releases the attempt's timeout.
 func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
