@@ -362,7 +362,7 @@ func TestPerAttemptTimeoutRetries(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
-	c := newTestClient(t, rec.URL, lisa.WithTimeout(100*time.Millisecond))
+	c := newTestClient(t, rec.URL, lisa.WithTimeout(300*time.Millisecond))
 	rcpt, err := c.Send(context.Background(), product{"1", 2})
 	require.NoError(t, err)
 	assert.Equal(t, 2, rcpt.Attempts)

@@ -129,10 +129,10 @@ func TestScriptedFaults(t *testing.T) {
 		lisatest.Fault{Status: 503, RetryAfter: "0"},
 		lisatest.Fault{Drop: true},
 		lisatest.Fault{Drop: true, Process: true},
-		lisatest.Fault{Delay: 300 * time.Millisecond, Process: true},
+		lisatest.Fault{Delay: 900 * time.Millisecond, Process: true},
 	)
 	c, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(srv.URL),
-		lisa.WithBackoff(time.Millisecond, 2*time.Millisecond), lisa.WithTimeout(100*time.Millisecond), lisa.WithMaxRetries(5))
+		lisa.WithBackoff(time.Millisecond, 2*time.Millisecond), lisa.WithTimeout(300*time.Millisecond), lisa.WithMaxRetries(5))
 	require.NoError(t, err)
 	rcpt, err := c.Send(context.Background(), []byte(`{"productId":"9"}`))
 	require.NoError(t, err)
