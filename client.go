@@ -40,19 +40,20 @@ const maxSuccessDrain = 64 << 10
 // Client sends product-update notifications for one plugin integration. It is
 // safe for concurrent use by many goroutines; create one and share it.
 type Client struct {
-	endpoint  string
-	url       *url.URL // endpoint, parsed
-	pluginID  string
-	creds     *credentials // behind a pointer: fmt prints its address only
-	signer    *Signer
-	userAgent []string
-	retry     *retryablehttp.Client
-	transport http.RoundTripper // the transport under the per-attempt wrapper
-	logger    *slog.Logger
-	budget    *retryBudget // nil when disabled
-	cfg       config
-	now       func() time.Time
-	jitter    func(n int64) int64 // a random number in [0, n)
+	endpoint    string
+	url         *url.URL // endpoint, parsed
+	pluginID    string
+	creds       *credentials // behind a pointer: fmt prints its address only
+	signer      *Signer
+	userAgent   []string // header values shared, read-only, by every request
+	contentType []string
+	retry       *retryablehttp.Client
+	transport   http.RoundTripper // the transport under the per-attempt wrapper
+	logger      *slog.Logger
+	budget      *retryBudget // nil when disabled
+	cfg         config
+	now         func() time.Time
+	jitter      func(n int64) int64 // a random number in [0, n)
 }
 
 // credentials holds what must never be printed or logged.
@@ -121,12 +122,13 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 			apiKey:        apiKey,
 			secret:        secret,
 		},
-		signer:    NewSigner([]byte(secret)),
-		userAgent: []string{userAgent(cfg.userAgent)},
-		logger:    cfg.logger,
-		cfg:       cfg,
-		now:       time.Now,
-		jitter:    rand.Int64N,
+		signer:      NewSigner([]byte(secret)),
+		userAgent:   []string{userAgent(cfg.userAgent)},
+		contentType: []string{"application/json"},
+		logger:      cfg.logger,
+		cfg:         cfg,
+		now:         time.Now,
+		jitter:      rand.Int64N,
 	}
 	if cfg.retryBudget > 0 {
 		c.budget = newRetryBudget(cfg.retryBudget)
@@ -344,7 +346,7 @@ type sendState struct {
 	requestID    string
 	attempts     int
 	attemptStart time.Time
-	retryAfter   time.Duration // from the last answer, when hasRetryAfter
+	retryAfter   time.Duration // from the last answer, when hasRA
 	hasRA        bool
 	stop         string // why a retryable failure was not retried
 }
@@ -403,8 +405,6 @@ func (c *Client) send(ctx context.Context, body []byte) (*Receipt, error) {
 	return nil, apiErr
 }
 
-var jsonContentType = []string{"application/json"}
-
 // newRequest builds the one request every attempt of a Send reuses: the
 // body, its signature, a new request id and the headers.
 func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request, error) {
@@ -418,7 +418,7 @@ func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request,
 	u := *c.url
 	h := make(http.Header, 5)
 	h["Authorization"] = c.creds.authorization
-	h["Content-Type"] = jsonContentType
+	h["Content-Type"] = c.contentType
 	vals := []string{c.signer.Sign(body), st.requestID} // one allocation for both
 	h[SignatureHeader] = vals[0:1:1]
 	h[RequestIDHeader] = vals[1:2:2]
