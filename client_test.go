@@ -674,3 +674,15 @@ func TestConcurrentSendsShareOneClient(t *testing.T) {
 	}
 	assert.Len(t, unique, 80, "one request id per Send")
 }
+
+func TestBackoffWaitsAtLeastTheMinimum(t *testing.T) {
+	rec := newRecorder(t, status(http.StatusBadGateway))
+	c := newTestClient(t, rec.URL, lisa.WithBackoff(40*time.Millisecond, 40*time.Millisecond), lisa.WithMaxRetries(2))
+	_, err := c.Send(context.Background(), product{"1", 2})
+	require.ErrorIs(t, err, lisa.ErrServer)
+	reqs := rec.requests()
+	require.Len(t, reqs, 3)
+	for i := 1; i < len(reqs); i++ {
+		assert.GreaterOrEqual(t, reqs[i].At.Sub(reqs[i-1].At), 40*time.Millisecond, "retry %d", i)
+	}
+}

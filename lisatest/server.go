@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -452,5 +451,5 @@ func (s *Server) Endpoint() string {
 
 // String describes the server without its credentials.
 func (s *Server) String() string {
-	return "lisatest.Server{URL: " + strings.TrimSpace(s.URL) + "}"
+	return "lisatest.Server{URL: " + s.URL + "}"
 }

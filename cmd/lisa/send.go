@@ -35,10 +35,11 @@ func runSend(e env) int {
 	if code := parse(fs, e.args); code >= 0 {
 		return code
 	}
-	client, err := e.client(creds, lisa.WithConcurrency(max(*concurrency, 1)), lisa.WithTimeout(*timeout), lisa.WithMaxRetries(max(*retries, 0)))
-	if err == nil && (*concurrency < 1 || *retries < 0) {
-		err = errors.New("lisa send: -concurrency must be at least 1 and -retries at least 0")
+	if *concurrency < 1 || *retries < 0 || *timeout <= 0 {
+		fmt.Fprintln(e.stderr, "lisa send: -concurrency must be at least 1, -retries at least 0 and -timeout positive")
+		return exitUsage
 	}
+	client, err := e.client(creds, lisa.WithConcurrency(*concurrency), lisa.WithTimeout(*timeout), lisa.WithMaxRetries(*retries))
 	if err != nil {
 		fmt.Fprintln(e.stderr, err)
 		return exitUsage
