@@ -277,7 +277,14 @@ func TestRetryAfter(t *testing.T) {
 				ctx, cancel = context.WithTimeout(ctx, tc.ctxTimeout)
 				defer cancel()
 			}
-			_, err := c.Send(ctx, product{"1", 2})
+			done := make(chan error, 1)
+			go func() { _, err := c.Send(ctx, product{"1", 2}); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Send is waiting for the Retry-After instead of giving up")
+			}
 			var apiErr *lisa.APIError
 			require.ErrorAs(t, err, &apiErr)
 			assert.Equal(t, 1, apiErr.Attempts)
