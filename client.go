@@ -220,7 +220,7 @@ func (c *Client) httpClient() *http.Client {
 		base = defaultTransport(c.cfg.concurrency)
 	}
 	c.transport = base
-	hc.Transport = &attemptTransport{base: base, timeout: c.cfg.timeout}
+	hc.Transport = &attemptTransport{base: base, watch: newAttemptWatch(c.cfg.timeout)}
 	hc.Timeout = 0 // the per-attempt timeout lives in attemptTransport
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error {
 		// A POST carrying the API key never goes to another server.
@@ -474,41 +474,6 @@ func (c *Client) logAttemptStart(_ retryablehttp.Logger, req *http.Request, _ in
 	if st := stateFrom(req.Context()); st != nil {
 		st.attemptStart = c.now()
 	}
-}
-
-// attemptTransport bounds each attempt with its own timeout. It does not
-// expose CloseIdleConnections, so retryablehttp's habit of closing all idle
-// connections after a failed request does not reach a transport that other
-// sends share.
-type attemptTransport struct {
-	base    http.RoundTripper
-	timeout time.Duration
-}
-
-// RoundTrip runs one attempt under the per-attempt timeout, which keeps
-// running until the answer's body is closed.
-func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
-	resp, err := t.base.RoundTrip(req.WithContext(ctx))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-// cancelOnClose releases an attempt's timeout when its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-// Close closes the body and releases the attempt's timeout.
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
 }
 
 // Result is the outcome of one payload of SendAll or SendSeq: exactly one of

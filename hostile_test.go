@@ -65,6 +65,8 @@ func TestHostileServerNeverAnswers(t *testing.T) {
 		var netErr net.Error
 		require.ErrorAs(t, err, &netErr)
 		assert.True(t, netErr.Timeout())
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "attempt timed out after 30ms")
 		var sendErr *lisa.SendError
 		require.ErrorAs(t, err, &sendErr)
 		assert.Equal(t, 3, sendErr.Attempts)
