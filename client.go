@@ -40,8 +40,7 @@ const maxSuccessDrain = 64 << 10
 // Client sends product-update notifications for one plugin integration. It is
 // safe for concurrent use by many goroutines; create one and share it.
 type Client struct {
-	endpoint    string
-	url         *url.URL // endpoint, parsed
+	url         *url.URL // the endpoint notifications are POSTed to
 	pluginID    string
 	creds       *credentials // behind a pointer: fmt prints its address only
 	signer      *Signer
@@ -114,7 +113,6 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 		return nil, errors.New("lisa: base URL and pluginID do not make a valid URL")
 	}
 	c := &Client{
-		endpoint: endpoint,
 		url:      u,
 		pluginID: pluginID,
 		creds: &credentials{
@@ -264,7 +262,7 @@ func (c *Client) String() string {
 	if c == nil {
 		return "lisa.Client(nil)"
 	}
-	return fmt.Sprintf("lisa.Client{pluginID: %q, endpoint: %q, apiKey: redacted, secret: redacted}", c.pluginID, c.endpoint)
+	return fmt.Sprintf("lisa.Client{pluginID: %q, endpoint: %q, apiKey: redacted, secret: redacted}", c.pluginID, c.url)
 }
 
 // GoString is String, so that %#v does not print credentials either.
