@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/hello-lisa/lisa-go"
 	"github.com/stretchr/testify/require"
@@ -48,7 +49,9 @@ func FuzzSendPayload(f *testing.F) {
 		_, err := c.Send(context.Background(), payload)
 		mu.Lock()
 		defer mu.Unlock()
-		sendable := json.Valid(payload) && len(payload) <= lisa.MaxPayloadBytes && len(bytes.TrimSpace(payload)) > 0
+		trimmed := bytes.TrimSpace(payload)
+		sendable := json.Valid(payload) && utf8.Valid(payload) && len(payload) <= lisa.MaxPayloadBytes &&
+			len(trimmed) > 0 && string(trimmed) != "null"
 		if !sendable {
 			require.Error(t, err)
 			require.True(t, errors.Is(err, lisa.ErrInvalidPayload) || errors.Is(err, lisa.ErrPayloadTooLarge), err)

@@ -48,7 +48,7 @@ func TestHostileServerHugeBody(t *testing.T) {
 			} else {
 				var apiErr *lisa.APIError
 				require.ErrorAs(t, err, &apiErr)
-				assert.Len(t, apiErr.Body, 64<<10, "the client reads at most its bound")
+				assert.LessOrEqual(t, len(apiErr.Body), 64<<10, "the client reads at most its bound")
 			}
 			rec.Close() // waits for the handler: the client has hung up
 			assert.Less(t, written.Load(), int64(64<<20), "the 1 GiB body was not read")

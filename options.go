@@ -2,6 +2,7 @@ package lisa
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,6 +16,7 @@ const (
 	DefaultTimeout     = 30 * time.Second       // WithTimeout, per attempt
 	DefaultConcurrency = 4                      // WithConcurrency
 	DefaultRetryBudget = 100                    // WithRetryBudget
+	MaxConcurrency     = 1024                   // the most WithConcurrency takes
 	// MaxRetryAfter is the longest Retry-After the client waits for. A
 	// longer one ends the Send at once with an *APIError whose RetryAfter
 	// says when to come back.
@@ -136,11 +138,12 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithConcurrency sets how many notifications SendAll and SendSeq have in
-// flight at once. The default is DefaultConcurrency.
+// flight at once, from 1 to MaxConcurrency. The default is
+// DefaultConcurrency.
 func WithConcurrency(n int) Option {
 	return func(c *config) error {
-		if n < 1 {
-			return errors.New("lisa: WithConcurrency: n must be at least 1")
+		if n < 1 || n > MaxConcurrency {
+			return fmt.Errorf("lisa: WithConcurrency: n must be from 1 to %d", MaxConcurrency)
 		}
 		c.concurrency = n
 		return nil

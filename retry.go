@@ -2,7 +2,7 @@ package lisa
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -15,59 +15,89 @@ import (
 )
 
 // checkRetry is the retry policy, called by retryablehttp after every
-// attempt. retryablehttp's DefaultRetryPolicy decides what is retryable
-// (transport errors other than TLS, scheme and header errors; 429; 5xx but
-// 501); on top of it we count attempts, honour or refuse Retry-After, and
-// spend from the retry budget.
+// attempt. It decides whether to retry and then waits before the retry
+// itself, because it has the Send's context and state, which retryablehttp's
+// Backoff hook is not given when an attempt failed without an answer. The
+// client's Backoff hook therefore returns 0.
+//
+// An answer that arrived decides the outcome even if the context ended
+// meanwhile: a 202 received is an accepted notification. What is retryable
+// is retryablehttp's DefaultRetryPolicy for transport errors (not TLS,
+// scheme or header errors) and retryableStatus for answers.
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	st := stateFrom(ctx)
 	if st == nil { // not one of ours: the library's policy alone
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
 	st.attempts++
-	retry, ctxErr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-	if ctxErr != nil {
-		return false, ctxErr
+	st.stop, st.hasRA = nil, false
+	var retry bool
+	if resp != nil {
+		retry = retryableStatus(resp.StatusCode)
+		if resp.StatusCode >= 300 {
+			st.retryAfter, st.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		} else if c.budget != nil {
+			c.budget.refill()
+		}
+	} else {
+		var ctxErr error
+		if retry, ctxErr = retryablehttp.DefaultRetryPolicy(ctx, nil, err); ctxErr != nil {
+			return false, ctxErr
+		}
 	}
-	st.hasRA = false
-	if resp != nil && resp.StatusCode >= 300 {
-		st.retryAfter, st.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-	}
+	var wait time.Duration
 	if retry {
-		retry = c.mayRetry(ctx, st, resp)
-	} else if c.budget != nil && resp != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		c.budget.refill()
+		wait, st.stop = c.nextWait(ctx, st, resp)
+		retry = st.stop == nil
 	}
 	if c.logger != nil {
 		c.logAttempt(ctx, st, resp, err, retry)
 	}
-	return retry, nil
+	if !retry {
+		return false, nil
+	}
+	if resp != nil { // free the connection and the attempt before waiting
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxRetryDrain))
+		resp.Body.Close()
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-t.C:
+		return true, nil
+	}
 }
 
-// mayRetry decides whether a retryable failure is retried, and records why
-// not when it is not.
-func (c *Client) mayRetry(ctx context.Context, st *sendState, resp *http.Response) bool {
+// maxRetryDrain bounds how much of a retried answer is read so that its
+// connection can be reused.
+const maxRetryDrain = 4 << 10
+
+// nextWait returns how long to wait before retrying a retryable failure, or
+// why it is not retried: retries or the budget spent, a Retry-After over
+// MaxRetryAfter, or a wait that would end after the context's deadline.
+func (c *Client) nextWait(ctx context.Context, st *sendState, resp *http.Response) (time.Duration, *retryStop) {
 	if st.attempts > c.cfg.maxRetries {
-		if c.cfg.maxRetries > 0 {
-			st.stop = fmt.Sprintf("gave up after %d retries", c.cfg.maxRetries)
+		if c.cfg.maxRetries == 0 {
+			return 0, stopf(ErrRetriesExhausted, "retries are off")
 		}
-		return false
+		return 0, stopf(ErrRetriesExhausted, "gave up after %d retries", c.cfg.maxRetries)
 	}
+	wait := c.backoffWait(st.attempts - 1)
 	if st.hasRA && honoursRetryAfter(resp) {
 		if st.retryAfter > MaxRetryAfter {
-			st.stop = fmt.Sprintf("Retry-After %s is longer than %s: not waiting", st.retryAfter, MaxRetryAfter)
-			return false
+			return 0, stopf(ErrRetryAfterTooLong, "Retry-After %s is longer than %s: not waiting", st.retryAfter, MaxRetryAfter)
 		}
-		if deadline, ok := ctx.Deadline(); ok && st.retryAfter >= deadline.Sub(c.now()) {
-			st.stop = fmt.Sprintf("Retry-After %s is past the context deadline: not waiting", st.retryAfter)
-			return false
-		}
+		wait = st.retryAfter
+	}
+	if deadline, ok := ctx.Deadline(); ok && wait >= deadline.Sub(c.now()) {
+		return 0, stopf(ErrRetryPastDeadline, "the wait of %s before retrying ends after the context's deadline: not waiting", wait.Round(time.Millisecond))
 	}
 	if c.budget != nil && !c.budget.take() {
-		st.stop = "client retry budget exhausted"
-		return false
+		return 0, stopf(ErrRetryBudgetExhausted, "client retry budget exhausted")
 	}
-	return true
+	return wait, nil
 }
 
 // honoursRetryAfter reports whether the answer's Retry-After sets the wait.
@@ -75,25 +105,20 @@ func honoursRetryAfter(resp *http.Response) bool {
 	return resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable)
 }
 
-// backoff is retryablehttp's Backoff: the server's Retry-After on 429 and 503
-// (already checked against the limits by checkRetry), otherwise exponential
-// backoff with jitter: a random wait in [min, min(max, min·2^(attempt+1))].
-func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
-	if honoursRetryAfter(resp) && resp.Request != nil {
-		if st := stateFrom(resp.Request.Context()); st != nil && st.hasRA {
-			return st.retryAfter
-		}
-	}
-	ceiling := max
-	if attempt < 62 {
-		if d := min << (attempt + 1); d > 0 && d < max {
+// backoffWait is exponential backoff with jitter: before the retry that
+// follows attempt n (from 0), a random wait in [min, min(max, min·2^(n+1))].
+func (c *Client) backoffWait(n int) time.Duration {
+	lo, hi := c.cfg.backoffMin, c.cfg.backoffMax
+	ceiling := hi
+	if n < 62 {
+		if d := lo << (n + 1); d > 0 && d < hi {
 			ceiling = d
 		}
 	}
-	if ceiling <= min {
-		return min
+	if ceiling <= lo {
+		return lo
 	}
-	return min + time.Duration(c.jitter(int64(ceiling-min)+1))
+	return lo + time.Duration(c.jitter(int64(ceiling-lo)+1))
 }
 
 // parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
@@ -151,11 +176,11 @@ func (c *Client) logAttempt(ctx context.Context, st *sendState, resp *http.Respo
 			slog.String("request_id", st.requestID),
 			slog.Int("attempt", st.attempts),
 			slog.String("reason", reason))
-	} else if st.stop != "" {
+	} else if st.stop != nil {
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "lisa: not retrying",
 			slog.String("request_id", st.requestID),
 			slog.Int("attempt", st.attempts),
-			slog.String("reason", reason+"; "+st.stop))
+			slog.String("reason", reason+"; "+st.stop.detail))
 	}
 }
 

@@ -13,24 +13,26 @@ import (
 // TestBackoffWindow checks the jitter window of each retry with the
 // randomness injected: the n-th retry waits in [min, min(max, min·2^(n+1))].
 func TestBackoffWindow(t *testing.T) {
-	c, err := NewClient("p", "k", "s")
-	require.NoError(t, err)
 	min, max := 100*time.Millisecond, time.Second
+	c, err := NewClient("p", "k", "s", WithBackoff(min, max))
+	require.NoError(t, err)
 	for attempt, ceiling := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second} {
 		c.jitter = func(n int64) int64 { return 0 }
-		assert.Equal(t, min, c.backoff(min, max, attempt, nil), "attempt %d, lowest draw", attempt)
+		assert.Equal(t, min, c.backoffWait(attempt), "attempt %d, lowest draw", attempt)
 		c.jitter = func(n int64) int64 { return n - 1 }
-		assert.Equal(t, ceiling, c.backoff(min, max, attempt, nil), "attempt %d, highest draw", attempt)
+		assert.Equal(t, ceiling, c.backoffWait(attempt), "attempt %d, highest draw", attempt)
 	}
 	c.jitter = func(n int64) int64 { return n - 1 }
-	assert.Equal(t, max, c.backoff(min, max, 200, nil), "a huge attempt number does not overflow")
+	assert.Equal(t, max, c.backoffWait(200), "a huge attempt number does not overflow")
 
-	// A Retry-After recorded for a 503 wins over the backoff.
-	st := &sendState{Context: context.Background(), hasRA: true, retryAfter: 7 * time.Second}
-	req, err := http.NewRequestWithContext(st, http.MethodPost, "http://127.0.0.1/", nil)
-	require.NoError(t, err)
-	assert.Equal(t, 7*time.Second, c.backoff(min, max, 0, &http.Response{StatusCode: 503, Request: req}))
-	assert.Equal(t, 200*time.Millisecond, c.backoff(min, max, 0, &http.Response{StatusCode: 500, Request: req}), "not for a 500")
+	// A Retry-After recorded for a 503 wins over the backoff; not for a 500.
+	st := &sendState{Context: context.Background(), attempts: 1, hasRA: true, retryAfter: 7 * time.Second}
+	wait, stop := c.nextWait(st, st, &http.Response{StatusCode: 503})
+	require.Nil(t, stop)
+	assert.Equal(t, 7*time.Second, wait)
+	wait, stop = c.nextWait(st, st, &http.Response{StatusCode: 500})
+	require.Nil(t, stop)
+	assert.Equal(t, 200*time.Millisecond, wait, "not for a 500")
 }
 
 func TestRetryBudgetTokens(t *testing.T) {

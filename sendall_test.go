@@ -134,7 +134,7 @@ func TestSendSeqStreamsAndStopsEarly(t *testing.T) {
 func TestSendSeqYieldsEveryInput(t *testing.T) {
 	rec := newRecorder(t, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n%3 == 0 {
-			w.WriteHeader(http.StatusUnauthorized)
+			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -156,5 +156,5 @@ func TestSendSeqYieldsEveryInput(t *testing.T) {
 	for i, k := range seen {
 		assert.Equal(t, 1, k, "payload %d", i)
 	}
-	assert.Len(t, rec.requests(), n, "401 is not retried")
+	assert.Len(t, rec.requests(), n, "400 is not retried")
 }

@@ -32,6 +32,13 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		return nil, err
 	}
+	if resp == nil { // as net/http's Client says of such a RoundTripper
+		t.watch.done(a)
+		return nil, fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", t.base)
+	}
+	if resp.Body == nil { // net/http's Client would fill it in after us
+		resp.Body = http.NoBody
+	}
 	resp.Body = &doneOnClose{ReadCloser: resp.Body, watch: t.watch, attempt: a}
 	return resp, nil
 }

@@ -94,7 +94,7 @@ func TestSendNDJSONWritesFailedLinesVerbatim(t *testing.T) {
 
 func TestSendRerunOfFailedFile(t *testing.T) {
 	srv, vars := serverVars(t)
-	srv.Script(lisatest.Fault{Status: 401}) // the first request is refused
+	srv.Script(lisatest.Fault{Status: 400}) // the first request is refused
 	failedPath := filepath.Join(t.TempDir(), "failed.ndjson")
 	code, out, _ := runCLI(t, vars, "", "send", "-ndjson", "-concurrency", "1", "-failed", failedPath,
 		writeFile(t, "{\"productId\":\"1\"}\n{\"productId\":\"2\"}\n"))

@@ -1,0 +1,221 @@
+package lisa
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Send notifies LiSA of one product update and returns once the server has
+// accepted it or the client has given up.
+//
+// payload is the notification body: a []byte or json.RawMessage is sent
+// byte-for-byte as given once it is checked to be valid JSON; any other
+// value (a struct, a map…) is encoded once with encoding/json. Note that a Go
+// string is encoded as a JSON string; pass prepared JSON as []byte. The body
+// is signed once, and every attempt sends the same bytes, signature and
+// X-Request-Id.
+//
+// A body over MaxPayloadBytes returns a *PayloadTooLargeError, and an invalid
+// one an error matching ErrInvalidPayload, with nothing sent. A non-2xx answer
+// returns an *APIError; a transport failure or an ended context returns a
+// *SendError.
+func (c *Client) Send(ctx context.Context, payload any) (*Receipt, error) {
+	if err := c.usable(ctx, "Send"); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &SendError{Err: err}
+	}
+	body, err := encode(payload)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(ctx, body)
+}
+
+// encode turns a payload into the bytes to send and checks them: valid
+// JSON, UTF-8 (RFC 8259 §8.1), not a top-level null, within the limit.
+func encode(payload any) ([]byte, error) {
+	var body []byte
+	given := true // bytes as given, not encoding/json's output
+	switch p := payload.(type) {
+	case nil:
+		return nil, fmt.Errorf("%w: payload is nil", ErrInvalidPayload)
+	case []byte:
+		body = p
+	case json.RawMessage:
+		body = p
+	default:
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidPayload, err)
+		}
+		body, given = b, false
+	}
+	if len(body) > MaxPayloadBytes {
+		return nil, &PayloadTooLargeError{Size: len(body), Limit: MaxPayloadBytes}
+	}
+	switch trimmed := bytes.TrimSpace(body); {
+	case len(trimmed) == 0:
+		return nil, fmt.Errorf("%w: body is empty", ErrInvalidPayload)
+	case string(trimmed) == "null":
+		return nil, fmt.Errorf("%w: body is null (a nil pointer or map?)", ErrInvalidPayload)
+	}
+	// encoding/json does not check UTF-8: a json.RawMessage field or a
+	// MarshalJSON can put invalid UTF-8 in its output.
+	if !utf8.Valid(body) {
+		return nil, fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidPayload)
+	}
+	if given && !json.Valid(body) { // encoding/json's output is valid JSON
+		return nil, fmt.Errorf("%w: body is not valid JSON", ErrInvalidPayload)
+	}
+	return body, nil
+}
+
+// sendState is what one Send's attempts share. It is also the context of
+// the request (the caller's context, embedded), so that the retry policy
+// finds it with one allocation instead of a context.WithValue and a struct.
+type sendState struct {
+	context.Context
+	requestID    string
+	attempts     int
+	attemptStart time.Time
+	retryAfter   time.Duration // from the last answer, when hasRA
+	hasRA        bool
+	stop         *retryStop // why a retryable failure was not retried
+}
+
+type stateKey struct{}
+
+// Value returns the state itself for stateKey, and defers to the caller's
+// context for every other key.
+func (st *sendState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	return st.Context.Value(key)
+}
+
+func stateFrom(ctx context.Context) *sendState {
+	st, _ := ctx.Value(stateKey{}).(*sendState)
+	return st
+}
+
+// send signs body once and runs the retry loop.
+func (c *Client) send(ctx context.Context, body []byte) (*Receipt, error) {
+	st := &sendState{Context: ctx}
+	req, err := c.newRequest(st, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.retry.Do(req)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if st.attempts == 0 {
+			st.attempts = 1
+		}
+		return nil, &SendError{RequestID: st.requestID, Attempts: st.attempts, Err: err, stop: st.stop}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		// Drain a little so the connection can be reused. The answer is in:
+		// a body cut short does not undo the acceptance.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxSuccessDrain))
+		return &Receipt{StatusCode: resp.StatusCode, RequestID: st.requestID, Attempts: st.attempts, Size: len(body)}, nil
+	}
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyRead))
+	apiErr := &APIError{
+		StatusCode: resp.StatusCode,
+		Body:       c.creds.redact(excerpt, len(excerpt) == maxErrorBodyRead),
+		RequestID:  st.requestID,
+		Attempts:   st.attempts,
+		stop:       st.stop,
+	}
+	if st.hasRA {
+		apiErr.RetryAfter = st.retryAfter
+	}
+	return nil, apiErr
+}
+
+// newRequest builds the one request every attempt of a Send reuses: the
+// body, its signature, a new request id and the headers.
+func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request, error) {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return nil, fmt.Errorf("lisa: make request id: %w", err)
+	}
+	st.requestID = id.String()
+	// Built from the URL parsed once in NewClient (a copy, so nothing
+	// downstream can change the client's), not by parsing it again.
+	u := *c.url
+	h := make(http.Header, 5)
+	h["Authorization"] = c.creds.authorization
+	h["Content-Type"] = c.contentType
+	vals := []string{c.signer.Sign(body), st.requestID} // one allocation for both
+	h[SignatureHeader] = vals[0:1:1]
+	h[RequestIDHeader] = vals[1:2:2]
+	h["User-Agent"] = c.userAgent
+	hr := (&http.Request{
+		Method: http.MethodPost, URL: &u, Host: u.Host, Header: h,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	}).WithContext(st)
+	req, err := retryablehttp.FromRequest(hr)
+	if err == nil {
+		err = req.SetBody(body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lisa: build request: %w", err)
+	}
+	return req, nil
+}
+
+// Preview is the request Send would make, as returned by Client.Preview.
+type Preview struct {
+	Method string
+	URL    string
+	// Header holds every header sent, with the API key in Authorization
+	// masked. X-Request-Id is a fresh id: each Send makes its own.
+	Header http.Header
+	// Body is exactly the bytes that would be sent and signed.
+	Body []byte
+}
+
+// Preview runs everything Send does before the network (encoding, the size
+// and validity checks, signing) and returns the request it would send, with
+// the API key masked. It sends nothing. The lisa command's -dry-run uses it.
+func (c *Client) Preview(payload any) (*Preview, error) {
+	if c == nil || c.retry == nil {
+		return nil, errors.New("lisa: Preview on a nil or zero Client; use NewClient")
+	}
+	body, err := encode(payload)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.newRequest(&sendState{Context: context.Background()}, body)
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header.Clone()
+	h.Set("Authorization", "ApiKey ****")
+	return &Preview{Method: req.Method, URL: req.URL.String(), Header: h, Body: body}, nil
+}
+
+// logAttemptStart is retryablehttp's RequestLogHook: it stamps the start of
+// each attempt for the log line written when the attempt ends.
+func (c *Client) logAttemptStart(_ retryablehttp.Logger, req *http.Request, _ int) {
+	if st := stateFrom(req.Context()); st != nil {
+		st.attemptStart = c.now()
+	}
+}
