@@ -1,11 +1,16 @@
 package lisa_test
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,5 +87,64 @@ func waitForGoroutines(t *testing.T, want int) {
 			t.Fatalf("goroutines left running: %d, want at most %d\n%s", runtime.NumGoroutine(), want, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type product struct {
+	ProductID string  `json:"productId"`
+	Price     float64 `json:"price"`
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// logCapture is a slog handler that keeps every record as text.
+type logCapture struct {
+	mu    *sync.Mutex
+	lines *[]string
+	attrs []slog.Attr
+}
+
+func newLogCapture() *logCapture { return &logCapture{mu: &sync.Mutex{}, lines: new([]string)} }
+
+func (h *logCapture) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logCapture) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
+	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
+	h.mu.Lock()
+	*h.lines = append(*h.lines, b.String())
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *logCapture) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logCapture{mu: h.mu, lines: h.lines, attrs: append(h.attrs, as...)}
+}
+
+func (h *logCapture) WithGroup(string) slog.Handler { return h }
+
+func (h *logCapture) all() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), *h.lines...)
+}
+
+// endlessBody answers with status and up to 1 GiB of body, counting what the
+// socket took before the client hung up.
+func endlessBody(status int, written *atomic.Int64) func(http.ResponseWriter, *http.Request, int) {
+	return func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Content-Length", fmt.Sprint(1<<30))
+		w.WriteHeader(status)
+		chunk := []byte(strings.Repeat("x", 32<<10))
+		for written.Load() < 1<<30 {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
 	}
 }
