@@ -37,8 +37,15 @@
 // Other statuses (3xx, other 4xx) match no sentinel. A body over
 // MaxPayloadBytes returns a *PayloadTooLargeError (matching
 // ErrPayloadTooLarge) and an invalid one an error matching ErrInvalidPayload,
-// both before any network I/O. A transport failure or an ended context
-// returns a *SendError, which unwraps to the *url.Error or context error:
+// both before any network I/O; so are a top-level null and invalid UTF-8.
+// A transport failure or an ended context returns a *SendError, which
+// unwraps to the *url.Error or context error; one for which no request was
+// made also matches ErrNotSent.
+//
+// IsRetryable tells whether sending the same notification later may
+// succeed, and the reason a retryable failure was not retried is typed:
+// ErrRetriesExhausted, ErrRetryBudgetExhausted, ErrRetryAfterTooLong or
+// ErrRetryPastDeadline, matched beside the answer's own sentinel:
 //
 //	var apiErr *lisa.APIError
 //	switch {
@@ -46,7 +53,14 @@
 //		// check the API key and secret
 //	case errors.As(err, &apiErr) && apiErr.RetryAfter > 0:
 //		// the server asked to come back later: reschedule
+//	case lisa.IsRetryable(err):
+//		// keep the notification and try again later
 //	}
+//
+// SendAll and SendSeq stop starting sends after a 401; the payloads they
+// did not send match ErrNotSent and ErrUnauthorized. A panic in user code
+// on their goroutines is raised again in the caller's as a
+// *GoroutinePanic.
 //
 // # Retries
 //
@@ -54,9 +68,12 @@
 // WithMaxRetries times (default 3), with exponential backoff and jitter
 // between WithBackoff's bounds (default 500ms to 30s). A Retry-After on 429 or
 // 503 is honoured as given, even past the backoff maximum; when it asks for
-// longer than MaxRetryAfter or than the context has left, Send returns the
-// *APIError at once with RetryAfter set, so the caller can reschedule instead
-// of sleeping into its deadline. 400, 401, 413 and other 4xx are never
+// longer than MaxRetryAfter, Send returns the *APIError at once with
+// RetryAfter set, so the caller can reschedule. When the wait before the
+// next retry, backoff or Retry-After, would end after the context's
+// deadline, Send returns the last answer at once instead of sleeping into
+// the deadline. An answer that arrived is the outcome even if the context
+// ends a moment later: a 202 received is a success. 400, 401, 413 and other 4xx are never
 // retried, and redirects are not followed, so the API key never goes to
 // another server.
 //
@@ -67,7 +84,8 @@
 //
 // Bodies are at most MaxPayloadBytes (192 KiB). Each attempt is bounded by
 // WithTimeout (default 30s); the context bounds the whole call. At most 64 KiB
-// of an error answer is read.
+// of an error answer is read, and, with the default transport, 32 KiB of
+// an answer's headers.
 //
 // # Security
 //

@@ -14,6 +14,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/hello-lisa/lisa-go"
+	"github.com/hello-lisa/lisa-go/lisatest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -312,4 +313,24 @@ func TestRetryStopReasonsAreTyped(t *testing.T) {
 	require.ErrorAs(t, err, &sendErr)
 	assert.ErrorIs(t, err, lisa.ErrRetriesExhausted)
 	assert.NotErrorIs(t, err, lisa.ErrNotSent)
+}
+
+func ExampleIsRetryable() {
+	srv := lisatest.NewServer("my-plugin", "my-api-key", "my-secret")
+	defer srv.Close()
+	client, _ := lisa.NewClient("my-plugin", "my-api-key", "my-secret",
+		lisa.WithBaseURL(srv.URL), lisa.WithMaxRetries(1), lisa.WithBackoff(time.Millisecond, time.Millisecond))
+
+	// The service fails twice: the one retry allowed is spent.
+	srv.Script(lisatest.Fault{Status: 503}, lisatest.Fault{Status: 503})
+	_, err := client.Send(context.Background(), []byte(`{"productId":"123"}`))
+	fmt.Println("503 twice, retryable later:", lisa.IsRetryable(err), errors.Is(err, lisa.ErrRetriesExhausted))
+
+	// A refused body will be refused again: keep it out of the retry queue.
+	srv.Script(lisatest.Fault{Status: 400})
+	_, err = client.Send(context.Background(), []byte(`{"productId":"123"}`))
+	fmt.Println("400, retryable later:", lisa.IsRetryable(err))
+	// Output:
+	// 503 twice, retryable later: true true
+	// 400, retryable later: false
 }
