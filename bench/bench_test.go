@@ -147,10 +147,10 @@ func sendImpls(sdk *lisa.Client, hand *bare) []sendImpl {
 	}
 }
 
-func newSDK(b *testing.B, base string) *lisa.Client {
+func newSDK(tb testing.TB, base string) *lisa.Client {
 	c, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(base), lisa.WithConcurrency(8))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return c
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # compare.sh: run the SDK and its baselines alternately (A B A B …) in one
-# process, over ROUNDS rounds, and print median ratios.
+# process, over ROUNDS rounds, and print median ratios; then the paired
+# harness (bench/paired_test.go): PAIRED_ROUNDS rounds, each giving one
+# SDK ÷ bare ratio per mode, summarised as median, IQR and how many rounds
+# the SDK was the slower.
 #
 #   bash bench/compare.sh                 # all benchmarks, 5 rounds of 1s each
 #   ROUNDS=7 BENCH='Send$' bash bench/compare.sh
+#   BENCH=none PAIRED_ROUNDS=40 bash bench/compare.sh   # the paired harness only
 #
 # Ratios, not absolute times: these machines are shared and noisy, but both
 # sides of a ratio ran in the same process, interleaved.
@@ -11,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}
+PAIRED_ROUNDS=${PAIRED_ROUNDS:-20}
 BENCH=${BENCH:-.}
 BENCHTIME=${BENCHTIME:-1s}
 BENCHSTAT_VERSION=v0.0.0-20260908200009-22c9c6c9d4da
@@ -72,3 +77,7 @@ if command -v benchstat >/dev/null 2>&1 || [ -x "$(go env GOPATH)/bin/benchstat"
   echo "benchstat, SDK against each baseline (rounds as samples):"
   PATH="$PATH:$(go env GOPATH)/bin" benchstat -col /impl -ignore /round "$raw" || true
 fi
+
+echo
+echo "running: LISA_PAIRED_ROUNDS=$PAIRED_ROUNDS go test -count=1 -run '^TestPaired\$' -v ./bench/" >&2
+LISA_PAIRED_ROUNDS=$PAIRED_ROUNDS go test -count=1 -run '^TestPaired$' -v ./bench/ | grep -E '^(\||paired)'
