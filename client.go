@@ -233,8 +233,8 @@ func (c *Client) httpClient() *http.Client {
 const maxResponseHeaderBytes = 32 << 10
 
 // defaultTransport is net/http's default transport with enough idle
-// connections per host for concurrent senders (net/http keeps only 2) and
-// answers' headers bounded.
+// connections per host for concurrent senders (net/http keeps only 2),
+// answers' headers bounded, and no transparent compression.
 func defaultTransport(concurrency int) http.RoundTripper {
 	idle := max(64, concurrency)
 	var t *http.Transport
@@ -253,6 +253,9 @@ func defaultTransport(concurrency int) http.RoundTripper {
 	t.MaxIdleConns = max(t.MaxIdleConns, idle)
 	t.MaxIdleConnsPerHost = idle
 	t.MaxResponseHeaderBytes = maxResponseHeaderBytes
+	// The answers are a few bytes: asking for gzip would only add a header
+	// to every request for the server to parse.
+	t.DisableCompression = true
 	return t
 }
 

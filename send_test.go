@@ -59,6 +59,7 @@ func TestSendSignsTheExactBytesSent(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, &lisa.Receipt{StatusCode: 202, RequestID: id.String(), Attempts: 1, Size: len(tc.want)}, rcpt)
 			assert.True(t, strings.HasPrefix(got.Header.Get("User-Agent"), "lisa-go/"+lisa.Version+" go"), got.Header.Get("User-Agent"))
+			assert.Empty(t, got.Header.Get("Accept-Encoding"), "no transparent compression: answers are tiny")
 		})
 	}
 }
