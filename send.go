@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 	"unicode/utf8"
 
@@ -93,6 +94,12 @@ type sendState struct {
 	retryAfter   time.Duration // from the last answer, when hasRA
 	hasRA        bool
 	stop         *retryStop // why a retryable failure was not retried
+
+	// Pieces of the request and of reading its answer, here so that the
+	// one allocation of the state holds them.
+	url        url.URL
+	headerVals [2]string // the signature and the request id
+	drain      io.LimitedReader
 }
 
 type stateKey struct{}
@@ -132,7 +139,8 @@ func (c *Client) send(ctx context.Context, body []byte) (*Receipt, error) {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		// Drain a little so the connection can be reused. The answer is in:
 		// a body cut short does not undo the acceptance.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxSuccessDrain))
+		st.drain = io.LimitedReader{R: resp.Body, N: maxSuccessDrain}
+		_, _ = io.Copy(io.Discard, &st.drain)
 		return &Receipt{StatusCode: resp.StatusCode, RequestID: st.requestID, Attempts: st.attempts, Size: len(body)}, nil
 	}
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyRead))
@@ -159,16 +167,16 @@ func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request,
 	st.requestID = id.String()
 	// Built from the URL parsed once in NewClient (a copy, so nothing
 	// downstream can change the client's), not by parsing it again.
-	u := *c.url
+	st.url = *c.url
+	st.headerVals = [2]string{c.signer.Sign(body), st.requestID}
 	h := make(http.Header, 5)
 	h["Authorization"] = c.creds.authorization
 	h["Content-Type"] = c.contentType
-	vals := []string{c.signer.Sign(body), st.requestID} // one allocation for both
-	h[SignatureHeader] = vals[0:1:1]
-	h[RequestIDHeader] = vals[1:2:2]
+	h[SignatureHeader] = st.headerVals[0:1:1]
+	h[RequestIDHeader] = st.headerVals[1:2:2]
 	h["User-Agent"] = c.userAgent
 	hr := (&http.Request{
-		Method: http.MethodPost, URL: &u, Host: u.Host, Header: h,
+		Method: http.MethodPost, URL: &st.url, Host: st.url.Host, Header: h,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 	}).WithContext(st)
 	req, err := retryablehttp.FromRequest(hr)

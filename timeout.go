@@ -39,22 +39,9 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if resp.Body == nil { // net/http's Client would fill it in after us
 		resp.Body = http.NoBody
 	}
-	resp.Body = &doneOnClose{ReadCloser: resp.Body, watch: t.watch, attempt: a}
+	a.body = resp.Body
+	resp.Body = a // closing the body ends the attempt
 	return resp, nil
-}
-
-// doneOnClose ends an attempt's timeout when its body is closed.
-type doneOnClose struct {
-	io.ReadCloser
-	watch   *attemptWatch
-	attempt *attempt
-}
-
-// Close closes the body and ends the attempt's timeout.
-func (b *doneOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.watch.done(b.attempt)
-	return err
 }
 
 // attemptTimeoutError is the cause of an attempt cancelled by its timeout.
@@ -88,12 +75,26 @@ type attemptWatch struct {
 	armed      bool // the timer will fire
 }
 
-// attempt is one in-flight attempt, a node of the watch's list.
+// attempt is one in-flight attempt, a node of the watch's list. Once the
+// answer has come, it stands in for the answer's body, so that closing the
+// body ends the attempt.
 type attempt struct {
 	deadline   time.Time
 	cancel     context.CancelCauseFunc
 	prev, next *attempt
 	linked     bool
+	watch      *attemptWatch
+	body       io.ReadCloser
+}
+
+// Read reads the answer's body.
+func (a *attempt) Read(p []byte) (int, error) { return a.body.Read(p) }
+
+// Close closes the answer's body and ends the attempt.
+func (a *attempt) Close() error {
+	err := a.body.Close()
+	a.watch.done(a)
+	return err
 }
 
 func newAttemptWatch(timeout time.Duration) *attemptWatch {
@@ -104,7 +105,7 @@ func newAttemptWatch(timeout time.Duration) *attemptWatch {
 // *attemptTimeoutError as cause, when the timeout passes before done.
 func (w *attemptWatch) start(parent context.Context) (context.Context, *attempt) {
 	ctx, cancel := context.WithCancelCause(parent)
-	a := &attempt{deadline: time.Now().Add(w.timeout), cancel: cancel}
+	a := &attempt{deadline: time.Now().Add(w.timeout), cancel: cancel, watch: w}
 	w.mu.Lock()
 	a.linked, a.prev = true, w.tail
 	if w.tail != nil {
