@@ -241,69 +241,78 @@ func runConcurrent(b *testing.B, conc int, fn func() error) {
 	}
 }
 
-// BenchmarkSendAll sends 10,000 small products per op through SendAll, and
-// through a hand-written worker pool at the same concurrency. It reports the
-// throughput and the peak live heap while sending.
+// BenchmarkSendAll sends 10,000 small products per op (LISA_SENDALL_N
+// sets another count) through SendAll, and through a hand-written worker
+// pool, at concurrency 1, 8 and 64. It reports the throughput and the peak
+// live heap while sending.
 func BenchmarkSendAll(b *testing.B) {
 	base := loopback()
-	sdk := newSDK(b, base)
-	hand := newBare(base)
-	const n = 10_000
+	n := 10_000
+	if v, err := strconv.Atoi(os.Getenv("LISA_SENDALL_N")); err == nil && v > 0 {
+		n = v
+	}
 	payloads := make([]any, n)
 	for i := range payloads {
 		p := small
 		p.ProductID = fmt.Sprint("SKU-", i)
 		payloads[i] = p
 	}
-	impls := []struct {
-		name string
-		fn   func() int
-	}{
-		{"sdk", func() int {
-			ok := 0
-			for _, r := range sdk.SendAll(context.Background(), payloads) {
-				if r.Err == nil {
-					ok++
+	for _, conc := range []int{1, 8, 64} {
+		sdk, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(base), lisa.WithConcurrency(conc))
+		if err != nil {
+			b.Fatal(err)
+		}
+		hand := newBare(base)
+		impls := []struct {
+			name string
+			fn   func() int
+		}{
+			{"sdk", func() int {
+				ok := 0
+				for _, r := range sdk.SendAll(context.Background(), payloads) {
+					if r.Err == nil {
+						ok++
+					}
 				}
-			}
-			return ok
-		}},
-		{"bare", func() int {
-			var ok atomic.Int64
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for g := 0; g < 8; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-						if hand.send(context.Background(), payloads[i]) == nil {
-							ok.Add(1)
+				return ok
+			}},
+			{"bare", func() int {
+				var ok atomic.Int64
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				for g := 0; g < conc; g++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+							if hand.send(context.Background(), payloads[i]) == nil {
+								ok.Add(1)
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				return int(ok.Load())
+			}},
+		}
+		for r := 1; r <= rounds(); r++ {
+			for _, impl := range inOrder(r, impls) {
+				b.Run(fmt.Sprintf("round=%d/payloads=%d/conc=%d/impl=%s", r, n, conc, impl.name), func(b *testing.B) {
+					b.ReportAllocs()
+					stop := make(chan struct{})
+					peak := watchHeap(stop)
+					start := time.Now()
+					for i := 0; i < b.N; i++ {
+						if ok := impl.fn(); ok != n {
+							b.Fatalf("%d of %d accepted", ok, n)
 						}
 					}
-				}()
+					elapsed := time.Since(start)
+					close(stop)
+					b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "payloads/s")
+					b.ReportMetric(float64(<-peak)/(1<<20), "peak-heap-MiB")
+				})
 			}
-			wg.Wait()
-			return int(ok.Load())
-		}},
-	}
-	for r := 1; r <= rounds(); r++ {
-		for _, impl := range inOrder(r, impls) {
-			b.Run(fmt.Sprintf("round=%d/payloads=%d/conc=8/impl=%s", r, n, impl.name), func(b *testing.B) {
-				b.ReportAllocs()
-				stop := make(chan struct{})
-				peak := watchHeap(stop)
-				start := time.Now()
-				for i := 0; i < b.N; i++ {
-					if ok := impl.fn(); ok != n {
-						b.Fatalf("%d of %d accepted", ok, n)
-					}
-				}
-				elapsed := time.Since(start)
-				close(stop)
-				b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "payloads/s")
-				b.ReportMetric(float64(<-peak)/(1<<20), "peak-heap-MiB")
-			})
 		}
 	}
 }
