@@ -105,7 +105,7 @@ func newEntry(r lisatest.Request, findings []finding, red *redactor) *entry {
 			if http.CanonicalHeaderKey(name) == "Authorization" {
 				v = red.maskAuthorization(v)
 			}
-			d.Headers = append(d.Headers, header{Name: red.redact(name), Value: red.redact(v)})
+			d.Headers = append(d.Headers, header{Name: red.redactName(name), Value: red.redact(v)})
 		}
 	}
 	sort.SliceStable(d.Headers, func(i, j int) bool { return d.Headers[i].Name < d.Headers[j].Name })

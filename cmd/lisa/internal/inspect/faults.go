@@ -63,12 +63,12 @@ func (fr faultRequest) toFault() (lisatest.Fault, error) {
 		if fr.Delay != "" {
 			var err error
 			if d, err = time.ParseDuration(fr.Delay); err != nil || d <= 0 || d > maxDelay {
-				return lisatest.Fault{}, fmt.Errorf("lisa: delay is %q, want a duration from 1ms to %s, such as \"2s\"", fr.Delay, maxDelay)
+				return lisatest.Fault{}, fmt.Errorf("lisa: delay must be a duration up to %s, such as \"2s\"", maxDelay)
 			}
 		}
 		return lisatest.Fault{Delay: d, Kind: "delay " + d.String()}, nil
 	}
-	return lisatest.Fault{}, fmt.Errorf("lisa: kind is %q, want one of %v", fr.Kind, faultKinds)
+	return lisatest.Fault{}, fmt.Errorf("lisa: kind must be one of %v", faultKinds)
 }
 
 // faultQueue holds the faults queued from the page or the API. It hands them

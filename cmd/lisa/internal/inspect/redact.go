@@ -43,6 +43,30 @@ func (r *redactor) redact(s string) string {
 	return s
 }
 
+// redactName returns a header name with every credential masked, matched
+// regardless of case: net/http canonicalizes names, changing their case.
+func (r *redactor) redactName(name string) string {
+	for _, c := range r.plain {
+		lower, lc := strings.ToLower(name), strings.ToLower(c)
+		if len(lower) != len(name) || len(lc) != len(c) {
+			name = r.redact(name) // not ASCII: case folding could shift bytes
+			continue
+		}
+		var b strings.Builder
+		for {
+			i := strings.Index(lower, lc)
+			if i < 0 {
+				break
+			}
+			b.WriteString(name[:i] + mask)
+			name, lower = name[i+len(c):], lower[i+len(lc):]
+		}
+		b.WriteString(name)
+		name = b.String()
+	}
+	return name
+}
+
 // jsonSpellingPattern matches c with any of its characters written as a JSON
 // escape: \uXXXX in either case (a surrogate pair beyond the BMP) or a short
 // escape such as \/ or \n.
