@@ -136,7 +136,7 @@ func TestAuthorizationIsMaskedWhateverItHolds(t *testing.T) {
 	f := setup(t, inspect.Config{})
 	body := []byte(`{}`)
 	for value, want := range map[string]string{
-		"ApiKey " + apiKey:          "ApiKey ****",
+		"ApiKey " + apiKey:           "ApiKey ****",
 		"ApiKey some-other-real-key": "ApiKey ****",
 		"Bearer tok3n":               "Bearer ****",
 		"justakey":                   "****",
@@ -202,7 +202,12 @@ func TestFaultsQueueShowAndClear(t *testing.T) {
 	_, b = f.do(http.MethodPost, "/api/faults", `{"kind":"429"}`)
 	assert.Contains(t, string(b), `"pending": [`)
 	_, b = f.get("/api/faults")
-	var st struct{ Pending []struct{ Kind string; Count int } }
+	var st struct {
+		Pending []struct {
+			Kind  string
+			Count int
+		}
+	}
 	require.NoError(t, json.Unmarshal(b, &st))
 	require.Len(t, st.Pending, 2)
 	assert.Equal(t, "503", st.Pending[0].Kind)
