@@ -195,7 +195,7 @@ func TestFaultsQueueShowAndClear(t *testing.T) {
 
 	status, b := f.get("/api/faults")
 	require.Equal(t, http.StatusOK, status)
-	assert.JSONEq(t, `{"pending":[],"kinds":["503","500","429","413","drop","delay"]}`, string(b))
+	assert.JSONEq(t, `{"pending":[],"kinds":["503","500","429","413","drop","delay"],"version":0}`, string(b))
 
 	status, b = f.do(http.MethodPost, "/api/faults", `{"kind":"503","count":2,"retryAfter":7}`)
 	require.Equal(t, http.StatusOK, status, string(b))

@@ -77,6 +77,7 @@ func (fr faultRequest) toFault() (lisatest.Fault, error) {
 type faultQueue struct {
 	mu      sync.Mutex
 	pending []pendingFault
+	version int64 // counts changes, so that the page can drop a stale state
 }
 
 type pendingFault struct {
@@ -88,6 +89,7 @@ type pendingFault struct {
 type faultState struct {
 	Pending []pendingView `json:"pending"` // in the order they will apply
 	Kinds   []string      `json:"kinds"`
+	Version int64         `json:"version"` // grows with every change
 }
 
 type pendingView struct {
@@ -98,6 +100,7 @@ type pendingView struct {
 func (q *faultQueue) add(f lisatest.Fault, n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.version++
 	if k := len(q.pending); k > 0 && q.pending[k-1].fault == f {
 		q.pending[k-1].left += n
 		return
@@ -108,6 +111,7 @@ func (q *faultQueue) add(f lisatest.Fault, n int) {
 func (q *faultQueue) clear() {
 	q.mu.Lock()
 	q.pending = nil
+	q.version++
 	q.mu.Unlock()
 }
 
@@ -119,6 +123,7 @@ func (q *faultQueue) next() (lisatest.Fault, bool) {
 		return lisatest.Fault{}, false
 	}
 	f := q.pending[0].fault
+	q.version++
 	if q.pending[0].left--; q.pending[0].left == 0 {
 		q.pending = q.pending[1:]
 	}
@@ -128,7 +133,7 @@ func (q *faultQueue) next() (lisatest.Fault, bool) {
 func (q *faultQueue) state() faultState {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	st := faultState{Pending: []pendingView{}, Kinds: faultKinds}
+	st := faultState{Pending: []pendingView{}, Kinds: faultKinds, Version: q.version}
 	for _, p := range q.pending {
 		st.Pending = append(st.Pending, pendingView{p.fault.Kind, p.left})
 	}

@@ -57,6 +57,9 @@ function sizeCell(r) {
   if (r.size < 0) {
     return r.status === 413 ? el("span", {class: "over"}, "over limit") : el("span", {class: "muted"}, "–");
   }
+  if (r.size > limit) {
+    return el("span", {class: "over", title: "over the 192 KiB limit"}, "over: " + r.size.toLocaleString("en") + " B");
+  }
   const fill = el("span", {});
   fill.style.width = Math.max(1, Math.min(100, (r.size / limit) * 100)).toFixed(1) + "%"; // CSSOM: allowed by the CSP
   return el("span", {class: "size" + (r.size > limit ? " over" : "")}, el("span", {class: "meter"}, fill), bytes(r.size));
@@ -184,7 +187,13 @@ async function select(id) {
 
 // Faults.
 
+let faultVersion = -1;
+
+// renderFaults shows the queued faults. States arrive both as answers and as
+// events, in either order: an older one than shown is dropped.
 function renderFaults(st) {
+  if (st.version < faultVersion) return;
+  faultVersion = st.version;
   const pending = st.pending || [];
   $("fault-pending").replaceChildren(...pending.map((p) =>
     el("span", {class: "chip", "data-kind": p.kind}, p.count + " × " + p.kind)));
