@@ -315,8 +315,13 @@ func (q *Queue) add(key string, payload any, body []byte) {
 	s.latest = index
 	if old := s.waiting; old != nil {
 		// Replace it in place, so the key keeps its place in line (or its
-		// parking spot), and report the old payload as superseded.
-		q.addReport(&item{index: old.index, key: key, payload: old.payload, err: ErrSuperseded})
+		// parking spot), and report the old payload as superseded: through
+		// the reporter, or at once when there is no OnResult to call.
+		if q.onResult != nil {
+			q.addReport(&item{index: old.index, key: key, payload: old.payload, err: ErrSuperseded})
+		} else {
+			q.done(old.index)
+		}
 		q.stats.Superseded++
 		q.waitingBytes += size - int64(len(old.body))
 		old.index, old.payload, old.body = index, payload, body
@@ -593,10 +598,16 @@ func (q *Queue) report(it *item, r Result, spill, fromReporter bool) {
 		q.reports--
 		q.signalRoom()
 	}
+	q.done(r.Index)
+}
+
+// done counts the payload with this index as reported, for Flush. q.mu is
+// held.
+func (q *Queue) done(index int) {
 	q.outstanding--
 	for i := 0; i < len(q.flushes); {
 		w := q.flushes[i]
-		if r.Index < w.mark {
+		if index < w.mark {
 			if w.left--; w.left == 0 {
 				close(w.done)
 				q.flushes = append(q.flushes[:i], q.flushes[i+1:]...)
