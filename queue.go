@@ -424,28 +424,8 @@ func (q *Queue) sendOne(it *item) (r Result, spill bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.inFlight--
-	var (
-		apiErr *APIError
-		gp     *GoroutinePanic
-		se     *SendError
-	)
-	switch {
-	case r.Err == nil:
-	case q.aborted && errors.Is(r.Err, context.Canceled):
-		// Close's context ended while it was being sent.
-		attempts, id := 0, ""
-		if errors.As(r.Err, &se) {
-			attempts, id = se.Attempts, se.RequestID
-		}
-		r.Err = &SendError{RequestID: id, Attempts: attempts, Err: errClosedBeforeDelivery}
-		it.cut, spill = true, true
-		q.notDelivered++
-	case errors.As(r.Err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized:
-		q.stopUnauthorized()
-	case errors.As(r.Err, &gp):
-		spill = true // user code in the transport panicked: the outcome is unknown
-	default:
-		spill = IsRetryable(r.Err)
+	if r.Err != nil {
+		spill = q.failed(it, &r)
 	}
 	if it.key != "" {
 		s := q.keys[it.key]
@@ -460,6 +440,36 @@ func (q *Queue) sendOne(it *item) (r Result, spill bool) {
 		}
 	}
 	return r, spill
+}
+
+// failed settles a failed send: it decides whether the payload is
+// spilled, stops the queue after a 401, and rewrites the error of a send
+// that Close cut off. q.mu is held. (Apart from sendOne so that the error
+// variables below are not allocated for every payload.)
+func (q *Queue) failed(it *item, r *Result) (spill bool) {
+	var (
+		apiErr *APIError
+		gp     *GoroutinePanic
+		se     *SendError
+	)
+	switch {
+	case q.aborted && errors.Is(r.Err, context.Canceled):
+		// Close's context ended while it was being sent.
+		attempts, id := 0, ""
+		if errors.As(r.Err, &se) {
+			attempts, id = se.Attempts, se.RequestID
+		}
+		r.Err = &SendError{RequestID: id, Attempts: attempts, Err: errClosedBeforeDelivery}
+		it.cut = true
+		q.notDelivered++
+		return true
+	case errors.As(r.Err, &apiErr) && apiErr.StatusCode == http.StatusUnauthorized:
+		q.stopUnauthorized()
+		return false
+	case errors.As(r.Err, &gp):
+		return true // user code in the transport panicked: the outcome is unknown
+	}
+	return IsRetryable(r.Err)
 }
 
 // send is the client's send, with a panic in user code it runs (a custom
