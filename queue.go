@@ -61,7 +61,8 @@ type QueueOptions struct {
 	// client's concurrency plus one, so OnResult must be safe for concurrent
 	// use; a slow OnResult slows the queue down. A panic in OnResult is
 	// recovered: the queue carries on, counts it in Stats().OnResultPanics,
-	// and Close's error reports it. Close waits for calls in progress.
+	// and Close's error reports it. Close waits for calls in progress, so
+	// OnResult must not call Flush or Close itself.
 	OnResult func(Result)
 	// Spill receives every payload that was taken but not delivered, one
 	// line each in NDJSON, so that `lisa send -ndjson FILE` can send them
@@ -76,7 +77,8 @@ type QueueOptions struct {
 	// with line breaks (pretty-printed JSON given as []byte) is written
 	// compacted. Writes are serialised, one Write call per line. A write
 	// error is reported in that payload's Result.Err, in Stats and in
-	// Close's error. Nil: nothing is spilled.
+	// Close's error; a write that blocks holds Close up. Nil: nothing is
+	// spilled.
 	Spill io.Writer
 }
 
