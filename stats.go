@@ -66,6 +66,8 @@ func (s *clientStats) count(attempts int, err error) {
 	s.sends.Add(1)
 	if attempts > 0 {
 		s.attempts.Add(int64(attempts))
+	}
+	if attempts > 1 {
 		s.retries.Add(int64(attempts - 1))
 	}
 	if err == nil {
