@@ -11,10 +11,11 @@ import (
 	"sync/atomic"
 )
 
-// Result is the outcome of one payload of SendAll or SendSeq: exactly one of
-// Receipt and Err is set.
+// Result is the outcome of one payload of SendAll, SendSeq or a Queue:
+// exactly one of Receipt and Err is set.
 type Result struct {
-	// Index is the payload's position in the input, from 0.
+	// Index is the payload's position in the input, from 0; for a Queue,
+	// the order in which Enqueue and EnqueueKey took it.
 	Index int
 	// Payload is the payload as given, so a failed one can be retried or
 	// logged without keeping the input around.
@@ -23,6 +24,11 @@ type Result struct {
 	Receipt *Receipt
 	// Err is set when it was not; see Send for the error types.
 	Err error
+	// Key is the key given to Queue.EnqueueKey; "" otherwise.
+	Key string
+	// Spilled reports whether a Queue wrote the payload to its Spill
+	// writer (see QueueOptions.Spill).
+	Spilled bool
 }
 
 // errAfterUnauthorized is the cause given to the payloads a batch did not

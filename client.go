@@ -44,6 +44,8 @@ type Client struct {
 	transport   http.RoundTripper // the transport under the per-attempt wrapper
 	logger      *slog.Logger
 	budget      *retryBudget // nil when disabled
+	throttle    *throttle    // rate limit and Retry-After cooldown (ratelimit.go)
+	stats       *clientStats // counters for Stats (stats.go)
 	cfg         config
 	now         func() time.Time
 	jitter      func(n int64) int64 // a random number in [0, n)
@@ -131,6 +133,8 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 	if cfg.retryBudget > 0 {
 		c.budget = newRetryBudget(cfg.retryBudget)
 	}
+	c.throttle = newThrottle(cfg)
+	c.stats = &clientStats{}
 	hc := c.httpClient()
 	c.retry = &retryablehttp.Client{
 		HTTPClient: hc,

@@ -1,9 +1,12 @@
 package lisa_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/hello-lisa/lisa-go"
 	"github.com/hello-lisa/lisa-go/lisatest"
@@ -126,4 +129,59 @@ func ExampleSigner() {
 	// Output:
 	// 10c8d5a599836c0d387f6e5f62765eb2eeeb14491ce2e06ef5ff5814d54d3986
 	// true false
+}
+
+func ExampleQueue() {
+	srv := lisatest.NewServer("my-plugin", "my-api-key", "my-secret")
+	defer srv.Close()
+	client, _ := lisa.NewClient("my-plugin", "my-api-key", "my-secret", lisa.WithBaseURL(srv.URL))
+
+	var spill bytes.Buffer // in production, a file: `lisa send -ndjson FILE` sends it again
+	var mu sync.Mutex
+	results, failed := 0, 0
+	queue, err := lisa.NewQueue(client, lisa.QueueOptions{
+		Spill: &spill,
+		OnResult: func(r lisa.Result) { // from the queue's goroutines, once per payload
+			mu.Lock()
+			defer mu.Unlock()
+			results++
+			if r.Err != nil && !errors.Is(r.Err, lisa.ErrSuperseded) {
+				failed++
+			}
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// On the request path: Enqueue returns at once. Five quick price
+	// changes of one product are coalesced: LiSA gets the last one last.
+	ctx := context.Background()
+	for price := 10; price <= 14; price++ {
+		if err := queue.EnqueueKey(ctx, "123", map[string]any{"productId": "123", "price": price}); err != nil {
+			fmt.Println(err) // ErrQueueFull, ErrQueueClosed, an invalid payload…
+		}
+	}
+	_ = queue.Enqueue(ctx, map[string]any{"productId": "456", "stock": 0})
+
+	// In the shutdown hook: deliver what waits for at most 10 seconds; the
+	// rest goes to Spill and is counted in the error.
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := queue.Close(shutdown); err != nil {
+		fmt.Println(err)
+	}
+
+	last := ""
+	for _, n := range srv.Received() {
+		if bytes.Contains(n.Body, []byte(`"123"`)) {
+			last = string(n.Body)
+		}
+	}
+	fmt.Println("results:", results, "failed:", failed, "spilled bytes:", spill.Len())
+	fmt.Println("LiSA's last update of 123:", last)
+	// Output:
+	// results: 6 failed: 0 spilled bytes: 0
+	// LiSA's last update of 123: {"price":14,"productId":"123"}
 }

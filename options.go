@@ -35,6 +35,9 @@ type config struct {
 	logger      *slog.Logger
 	concurrency int
 	retryBudget int
+	// WithRateLimit (ratelimit.go); ratePerSecond 0 means no limit.
+	ratePerSecond float64
+	rateBurst     int
 }
 
 func defaultConfig() config {

@@ -36,6 +36,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		retry = retryableStatus(resp.StatusCode)
 		if resp.StatusCode >= 300 {
 			st.retryAfter, st.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+			if st.hasRA && honoursRetryAfter(resp) {
+				c.throttle.coolDown(st.retryAfter) // every Send of the client waits it out
+			}
 		} else if c.budget != nil {
 			c.budget.refill()
 		}
@@ -66,8 +69,14 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	case <-ctx.Done():
 		return false, ctx.Err()
 	case <-t.C:
-		return true, nil
 	}
+	// Like the first attempt (in send), each retry waits for the rate limit
+	// and any Retry-After cooldown; a wait past the deadline ends the Send
+	// with an error matching ErrThrottled.
+	if err := c.throttle.wait(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // maxRetryDrain bounds how much of a retried answer is read so that its

@@ -119,11 +119,17 @@ func stateFrom(ctx context.Context) *sendState {
 }
 
 // send signs body once and runs the retry loop.
-func (c *Client) send(ctx context.Context, body []byte) (*Receipt, error) {
+func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) {
 	st := &sendState{Context: ctx}
+	defer func() { c.stats.count(st.attempts, err) }() // for Client.Stats (stats.go)
 	req, err := c.newRequest(st, body)
 	if err != nil {
 		return nil, err
+	}
+	// The first attempt waits here for the rate limit and any Retry-After
+	// cooldown; retries wait in checkRetry (see throttle in ratelimit.go).
+	if err := c.throttle.wait(st); err != nil {
+		return nil, &SendError{RequestID: st.requestID, Err: err} // nothing sent
 	}
 	resp, err := c.retry.Do(req)
 	if err != nil {
