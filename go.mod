@@ -1,13 +1,13 @@
 module github.com/hello-lisa/lisa-go
 
-go 1.23.0
+go 1.23
 
 require (
 	github.com/google/uuid v1.6.0
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/stretchr/testify v1.11.1
 	go.uber.org/goleak v1.3.0
-	golang.org/x/time v0.12.0
+	golang.org/x/time v0.10.0
 )
 
 require (
