@@ -23,6 +23,23 @@
 // as they finish, with memory bounded by the concurrency: use it for large
 // files.
 //
+// # Queue
+//
+// A request path or an event consumer that must not wait on LiSA hands its
+// notifications to a Queue (NewQueue) instead: Enqueue encodes and checks a
+// payload at once and returns in about a microsecond; workers send it with
+// the client's retries. EnqueueKey coalesces by key (a product id): a
+// payload still waiting is replaced by the newer one (its result is
+// ErrSuperseded), and never are two payloads of one key in flight, so the
+// last state enqueued is the last LiSA receives. Every payload taken gets
+// exactly one OnResult; what was not delivered (a retryable failure, or
+// what Close's context cut off) is written to Spill as one NDJSON line of
+// its exact bytes, which `lisa send -ndjson` redelivers. Close(ctx) in a
+// shutdown hook returns by ctx's deadline. WithRateLimit spaces every
+// attempt of a client, and a Retry-After holds every Send of the client
+// until it has passed. Client.Stats and Queue.Stats are cheap counters for
+// a service to export.
+//
 // # Errors
 //
 // A non-2xx answer returns an *APIError that matches, with errors.Is, the
