@@ -1,0 +1,3 @@
+package lisariver_test
+
+func cleanupWorkerBinary() {}
