@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 var cluster struct {
 	once   sync.Once
 	err    error
+	dir    string // removed when the cluster stops
 	dsn    string // with %s for the database name
 	admin  *pgxpool.Pool
 	stop   func()
@@ -42,7 +44,6 @@ func TestMain(m *testing.M) {
 	if cluster.stop != nil {
 		cluster.stop()
 	}
-	cleanupWorkerBinary()
 	os.Exit(code)
 }
 
@@ -148,6 +149,7 @@ func startCluster() (err error) {
 	if err != nil {
 		return err
 	}
+	cluster.dir = dir
 	var asUser []string // the command prefix that drops root
 	if os.Geteuid() == 0 {
 		if asUser, err = dropRoot(dir); err != nil {
@@ -167,10 +169,21 @@ func startCluster() (err error) {
 		return nil
 	}
 	data := filepath.Join(dir, "data")
+	stopCmd := []string{pgCtl, "-D", data, "-m", "immediate", "-w", "stop"}
 	cluster.stop = func() {
-		_ = run(pgCtl, "-D", data, "-m", "immediate", "-w", "stop")
+		_ = run(stopCmd[0], stopCmd[1:]...)
 		os.RemoveAll(dir)
 	}
+	// Should this process die without running TestMain's cleanup (a panic,
+	// the test timeout), a watchdog stops the cluster a second later.
+	watchdog := exec.Command("sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; shift; "$@" >/dev/null 2>&1; rm -rf "$0"`,
+		dir, strconv.Itoa(os.Getpid()))
+	watchdog.Args = append(watchdog.Args, append(asUser, stopCmd...)...)
+	watchdog.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := watchdog.Start(); err != nil {
+		return err
+	}
+	go watchdog.Wait()
 	defer func() {
 		if err != nil {
 			cluster.stop()
