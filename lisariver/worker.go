@@ -28,17 +28,21 @@ type Worker struct {
 	river.WorkerDefaults[NotifyArgs]
 	client *lisa.Client
 	load   Loader
+	// checking lets one job at a time hold its completing transaction while
+	// the Loader runs on another connection: with more, the holders could
+	// take every connection of a shared pool and wait for each other.
+	checking chan struct{}
 }
 
 // NewWorker returns a worker that sends with c what load returns.
 func NewWorker(c *lisa.Client, load Loader) *Worker {
-	return &Worker{client: c, load: load}
+	return &Worker{client: c, load: load, checking: make(chan struct{}, 1)}
 }
 
 // Work sends the product's current payload and maps the outcome to River's:
 // see the package documentation.
 func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
-	if w == nil || w.client == nil || w.load == nil {
+	if w == nil || w.client == nil || w.load == nil || w.checking == nil {
 		return errors.New("lisa: lisariver.Worker needs a client and a loader: use NewWorker")
 	}
 	key := job.Args.Key
@@ -51,6 +55,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 	}
 	if _, err := w.client.Send(ctx, body); err != nil {
 		return outcome(ctx, err)
+	}
+	select {
+	case w.checking <- struct{}{}:
+		defer func() { <-w.checking }()
+	case <-ctx.Done():
+		return ctx.Err() // retried: the notification is sent again
 	}
 	return completeUnlessChanged(ctx, job, func(ctx context.Context) (bool, error) {
 		now, err := w.body(ctx, key)
