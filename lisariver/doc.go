@@ -31,10 +31,17 @@
 // accepted a notification, Worker marks its job completed in a transaction,
 // loads the payload again and, when it differs from what was sent, rolls back
 // and snoozes the job (river.JobSnooze(0)) so that it runs again at once and
-// sends the latest state. The job's row lock makes this exact: see
-// completeUnlessChanged. On SQLite the database pool needs at least two
-// connections, because the second load runs while that transaction is open
-// (SetMaxOpenConns(1), which riversqlite suggests, would block it).
+// sends the latest state. This is exact: an insert skipped as a duplicate
+// holds the job's row until its transaction commits (Postgres inserts with ON
+// CONFLICT DO UPDATE; SQLite has one writer), so marking the job waits for it
+// and the second load sees its update; a later insert waits for the
+// transaction and then inserts a new job.
+//
+// The second load runs on a connection of its own while the transaction holds
+// one, so the database pool needs at least two connections (on SQLite too:
+// SetMaxOpenConns(1), which riversqlite suggests, would block it). A Worker
+// lets one job at a time do this, for a few milliseconds, so that jobs cannot
+// take every connection of a shared pool and wait for each other.
 //
 // # Outcomes
 //
@@ -68,7 +75,7 @@
 // attempt in its errors column, until River's job cleaner removes them
 // (CancelledJobRetentionPeriod, 24 hours by default):
 //
-//	SELECT id, kind, args, finalized_at, errors -> -1 ->> 'error' AS last_error
+//	SELECT id, kind, args, finalized_at, errors[cardinality(errors)] ->> 'error' AS last_error
 //	FROM river_job
 //	WHERE state IN ('cancelled', 'discarded') AND kind LIKE 'lisa_%'
 //	ORDER BY id DESC;
