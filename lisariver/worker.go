@@ -15,7 +15,10 @@ import (
 // notification to see whether the product changed meanwhile.
 //
 // The payload is sent as lisa.Client.Send sends it: a []byte or
-// json.RawMessage as is, anything else encoded with encoding/json. An error
+// json.RawMessage as is, anything else encoded with encoding/json. It must
+// depend only on the stored product: a field that differs on every call (the
+// current time, a random id) makes every check see a change and the job send
+// again and again. An error
 // is retried by River with its backoff; return river.JobCancel(err) to drop
 // the job instead (for a product that no longer exists, say).
 type Loader func(ctx context.Context, key string) (payload any, err error)
