@@ -1,0 +1,94 @@
+// Package lisariver delivers LiSA product-update notifications durably and
+// transactionally with River (github.com/riverqueue/river), the Go job queue
+// on Postgres, or on SQLite for one machine.
+//
+// # Transactional enqueue
+//
+// Insert the job with River's own API in the transaction that changes the
+// product. It exists only if that transaction commits, and River keeps it
+// until LiSA accepted it, across crashes, restarts and outages:
+//
+//	tx, _ := pool.Begin(ctx)
+//	// … UPDATE products SET price = … WHERE id = $1 …
+//	_, err := riverClient.InsertTx(ctx, tx, lisariver.NotifyArgs{Key: id}, nil)
+//	// … tx.Commit(ctx)
+//
+// Two kinds of job:
+//
+//   - NotifyArgs{Key} (kind "lisa_notify", handled by NewWorker): the worker
+//     asks a Loader for the product's payload as it is when the job runs.
+//     Jobs are unique by Key while waiting or running, so ten updates of a
+//     product made while its job waits are one notification of the latest
+//     state.
+//   - SendArgs{Body} (kind "lisa_send", handled by NewSendWorker): the job
+//     carries the JSON body, kept as bytes and sent exactly as given. Every
+//     job is sent; nothing coalesces.
+//
+// # Updates made while a job runs
+//
+// River does not insert a unique job while one with the same key runs, so an
+// update committed during a send would be lost by a naive worker. After LiSA
+// accepted a notification, Worker marks its job completed in a transaction,
+// loads the payload again and, when it differs from what was sent, rolls back
+// and snoozes the job (river.JobSnooze(0)) so that it runs again at once and
+// sends the latest state. This is exact: an insert skipped as a duplicate
+// holds the job's row until its transaction commits (Postgres inserts with ON
+// CONFLICT DO UPDATE; SQLite has one writer), so marking the job waits for it
+// and the second load sees its update; a later insert waits for the
+// transaction and then inserts a new job.
+//
+// The second load runs on a connection of its own while the transaction holds
+// one, so the database pool needs at least two connections (on SQLite too:
+// SetMaxOpenConns(1), which riversqlite suggests, would block it). A Worker
+// lets one job at a time do this, for a few milliseconds, so that jobs cannot
+// take every connection of a shared pool and wait for each other.
+//
+// # Outcomes
+//
+// Each run of a job is one lisa.Client.Send, and its result decides what
+// River does:
+//
+//	202                                          job completed
+//	400, 401, 413, other non-retryable answers,  river.JobCancel: never retried; the
+//	invalid or oversize payload                  error is kept in the job's errors
+//	429 or 503 with a Retry-After the client     river.JobSnooze for that long (no
+//	did not wait out                             attempt used up)
+//	5xx, 429, transport errors, timeouts         the error: River retries with backoff
+//	(lisa.IsRetryable), the Loader's error
+//
+// # How the two layers of retries combine
+//
+// A Send makes up to 1 + the client's retries requests (lisa's default: 3
+// retries, so 4 requests, 500 ms to 30 s apart), all within the job's
+// timeout (River's JobTimeout, 1 minute by default): the client does not
+// start a retry that cannot end before the deadline. When they all fail,
+// River retries the job after attempt⁴ seconds (1 s, 16 s, 81 s, …) up to
+// its MaxAttempts (25 by default) and then discards it. With the defaults a
+// notification that never gets through costs at most 25 × 4 = 100 requests
+// spread over about three weeks. Snoozes on Retry-After do not use up
+// attempts: the server asked for them. Lower either layer with
+// lisa.WithMaxRetries or River's MaxAttempts (river.Config or InsertOpts).
+//
+// # Seeing what was cancelled
+//
+// Cancelled and discarded jobs stay in river_job, with one entry per failed
+// attempt in its errors column, until River's job cleaner removes them
+// (CancelledJobRetentionPeriod, 24 hours by default):
+//
+//	SELECT id, kind, args, finalized_at, errors[cardinality(errors)] ->> 'error' AS last_error
+//	FROM river_job
+//	WHERE state IN ('cancelled', 'discarded') AND kind LIKE 'lisa_%'
+//	ORDER BY id DESC;
+//
+// (On SQLite: json_extract(errors, '$[#-1].error').) riverClient.JobRetry(ctx,
+// id) sends a job again once the cause is fixed.
+//
+// # Crashes and many machines
+//
+// A worker that dies mid-send leaves its job running; River's rescuer makes
+// it available again once it has run longer than RescueStuckJobsAfter (an
+// hour by default: set it a little above JobTimeout). The notification is
+// then sent again: delivery is at least once, and every attempt of one Send
+// carries the same X-Request-Id. Any number of worker processes can share one
+// Postgres database; River hands each job to one of them.
+package lisariver
