@@ -7,11 +7,19 @@
 //
 //   - method POST and path /plugin-notifications/{id}/updates, else 405 or 404;
 //   - a body over lisa.MaxPayloadBytes: 413 (at most the limit + 1 bytes are read);
-//   - a missing or malformed X-Hmac-Signature (not 64 hex digits): 400;
-//   - an Authorization other than "ApiKey <key>": 401;
+//   - a missing, repeated or malformed X-Hmac-Signature: 400. Well formed is
+//     64 lower-case hex digits, as every documented sample sends; upper case
+//     is refused, since the real service is not documented to take it;
+//   - a repeated Authorization header, or one other than "ApiKey <key>": 401;
 //   - a signature that does not match the exact body bytes: 401;
+//   - a Content-Type missing, repeated or other than application/json
+//     (parameters such as charset=utf-8 are fine): 415;
 //   - a body that is not valid JSON: 400;
 //   - otherwise 202 with a small JSON body.
+//
+// It is stricter than the documentation where the documentation is silent,
+// so that code passing against it does not rely on leniency the real
+// service may not have.
 //
 // Error answers carry {"error": "..."} saying which check failed. Every
 // request is recorded (Requests), every accepted one too (Received), and
@@ -20,9 +28,8 @@
 package lisatest
 
 import (
-	"bytes"
-	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -36,100 +43,8 @@ import (
 	"github.com/hello-lisa/lisa-go"
 )
 
-// Notification is an accepted notification as the server received it.
-type Notification struct {
-	Body      []byte
-	Signature string
-	RequestID string
-	Header    http.Header // the request headers; Authorization is kept as sent
-	Time      time.Time
-}
-
-// Request is one request the server received, accepted or not.
-type Request struct {
-	Notification
-	Method string
-	Path   string
-	Status int    // the status answered; 0 when the connection was dropped
-	Reason string // which check failed, or the fault injected
-	Fault  string // the kind of fault injected, or ""
-}
-
-// Fault is one injected misbehaviour of the server.
-type Fault struct {
-	// Status answers with this status instead of the checks' answer
-	// (0: answer as the checks say).
-	Status int
-	// RetryAfter is sent as the Retry-After header with Status.
-	RetryAfter string
-	// Body is sent with Status; the default is {"error":"injected fault"}.
-	Body string
-	// ContentType is sent with Body; the default is application/json.
-	ContentType string
-	// Delay waits before answering (or dropping). The wait ends early when
-	// the client goes away.
-	Delay time.Duration
-	// Drop closes the connection without an answer.
-	Drop bool
-	// Process runs the checks and records the notification first, as a
-	// server would that processed the update but whose answer was lost
-	// (with Drop) or came too late (with Delay).
-	Process bool
-	// Kind names the fault in Requests and FaultCounts; the default is
-	// derived from the fields.
-	Kind string
-}
-
-func (f Fault) kind() string {
-	if f.Kind != "" {
-		return f.Kind
-	}
-	switch {
-	case f.Drop && f.Process:
-		return "drop-after"
-	case f.Drop:
-		return "drop-before"
-	case f.Status != 0:
-		return http.StatusText(f.Status)
-	case f.Delay > 0 && f.Process:
-		return "slow"
-	case f.Delay > 0:
-		return "delay"
-	}
-	return "none"
-}
-
-// RandomFaults makes the server misbehave at random, reproducibly for a seed
-// (given the order requests arrive in). Each rate is a probability from 0 to
-// 1; their sum should not exceed 1.
-type RandomFaults struct {
-	Seed uint64
-	// ServerError answers 500 or 503 (half each) without processing.
-	ServerError float64
-	// RateLimit answers 429 with Retry-After: 0 without processing.
-	RateLimit float64
-	// BadGateway answers 502 with an HTML body, as a proxy would.
-	BadGateway float64
-	// DropBefore closes the connection before processing.
-	DropBefore float64
-	// DropAfter processes the notification, then closes the connection
-	// without an answer.
-	DropAfter float64
-	// Slow processes the notification, then answers after SlowDelay.
-	Slow      float64
-	SlowDelay time.Duration
-}
-
 // Option configures a Handler or Server.
 type Option func(*Handler)
-
-// WithRandomFaults turns on random faults.
-func WithRandomFaults(rf RandomFaults) Option {
-	return func(h *Handler) {
-		h.random = &rf
-		h.rng = rand.New(rand.NewPCG(rf.Seed, rf.Seed^0x9e3779b97f4a7c15))
-	}
-}
 
 // WithObserver calls f after each request is handled, from the request's
 // goroutine. lisa serve uses it to print a line per request.
@@ -147,11 +62,18 @@ func WithoutRecords() Option {
 // server of your own. It is safe for concurrent use.
 type Handler struct {
 	path      string
-	auth      string
+	auth      *string // "ApiKey <key>", behind a pointer: fmt prints an address
 	signer    *lisa.Signer
 	observe   func(Request)
 	noRecords bool
+	// The records and counts, behind a pointer so that printing a Handler
+	// (even as a value, whose unexported fields fmt prints raw) shows an
+	// address instead of the requests' Authorization headers.
+	*state
+}
 
+// state is what a Handler records and the faults it has yet to inject.
+type state struct {
 	mu       sync.Mutex
 	script   []Fault
 	random   *RandomFaults
@@ -167,9 +89,9 @@ type Handler struct {
 func NewHandler(pluginID, apiKey, secret string, opts ...Option) *Handler {
 	h := &Handler{
 		path:   "/plugin-notifications/" + url.PathEscape(pluginID) + "/updates",
-		auth:   "ApiKey " + apiKey,
+		auth:   ptr("ApiKey " + apiKey),
 		signer: lisa.NewSigner([]byte(secret)),
-		faults: map[string]int{},
+		state:  &state{faults: map[string]int{}},
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -177,83 +99,6 @@ func NewHandler(pluginID, apiKey, secret string, opts ...Option) *Handler {
 		}
 	}
 	return h
-}
-
-// Script makes the next len(faults) requests misbehave, in order, before any
-// random fault applies. A zero Fault in the list answers normally.
-func (h *Handler) Script(faults ...Fault) {
-	h.mu.Lock()
-	h.script = append(h.script, faults...)
-	h.mu.Unlock()
-}
-
-// Received returns a copy of every accepted notification, in arrival order.
-func (h *Handler) Received() []Notification {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]Notification(nil), h.received...)
-}
-
-// Requests returns a copy of every request, in arrival order.
-func (h *Handler) Requests() []Request {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]Request(nil), h.requests...)
-}
-
-// Counts returns how many requests arrived and how many were accepted
-// (kept even WithoutRecords).
-func (h *Handler) Counts() (requests, accepted int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.total, h.accepted
-}
-
-// FaultCounts returns how many faults of each kind were injected.
-func (h *Handler) FaultCounts() map[string]int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make(map[string]int, len(h.faults))
-	for k, v := range h.faults {
-		out[k] = v
-	}
-	return out
-}
-
-// nextFault takes the next scripted fault, or draws a random one.
-func (h *Handler) nextFault() *Fault {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.script) > 0 {
-		f := h.script[0]
-		h.script = h.script[1:]
-		return &f
-	}
-	if h.random == nil {
-		return nil
-	}
-	rf, x := h.random, h.rng.Float64()
-	steps := []struct {
-		p float64
-		f Fault
-	}{
-		{rf.ServerError / 2, Fault{Status: http.StatusInternalServerError}},
-		{rf.ServerError / 2, Fault{Status: http.StatusServiceUnavailable}},
-		{rf.RateLimit, Fault{Status: http.StatusTooManyRequests, RetryAfter: "0"}},
-		{rf.BadGateway, Fault{Status: http.StatusBadGateway, ContentType: "text/html",
-			Body: "<html><body><h1>502 Bad Gateway</h1></body></html>"}},
-		{rf.DropBefore, Fault{Drop: true}},
-		{rf.DropAfter, Fault{Drop: true, Process: true}},
-		{rf.Slow, Fault{Delay: rf.SlowDelay, Process: true}},
-	}
-	for _, s := range steps {
-		if x < s.p {
-			f := s.f
-			return &f
-		}
-		x -= s.p
-	}
-	return nil
 }
 
 // ServeHTTP runs the checks, with any fault due, and records the request.
@@ -321,92 +166,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.record(req, status, reason)
 }
 
-// check runs the documented checks, in order, and records an accepted
-// notification. It returns the status and the reason.
-func (h *Handler) check(r *http.Request, req *Request) (int, string) {
-	if req.Path != h.path {
-		return http.StatusNotFound, "no such endpoint: want POST " + h.path
-	}
-	if r.Method != http.MethodPost {
-		return http.StatusMethodNotAllowed, "method must be POST"
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, lisa.MaxPayloadBytes+1))
-	if err != nil {
-		return http.StatusBadRequest, "could not read the body"
-	}
-	req.Body = body
-	if len(body) > lisa.MaxPayloadBytes {
-		req.Body = nil // not kept: the point of the limit
-		return http.StatusRequestEntityTooLarge, "body is over the 192 KiB limit"
-	}
-	if req.Signature == "" {
-		return http.StatusBadRequest, "missing X-Hmac-Signature header"
-	}
-	if len(req.Signature) != 64 || !isHex(req.Signature) {
-		return http.StatusBadRequest, "malformed X-Hmac-Signature: want 64 hex digits"
-	}
-	if r.Header.Get("Authorization") != h.auth {
-		return http.StatusUnauthorized, "invalid API key: want Authorization: ApiKey <key>"
-	}
-	if !h.signer.Verify(body, req.Signature) {
-		return http.StatusUnauthorized, "signature does not match the body"
-	}
-	if !json.Valid(body) {
-		return http.StatusBadRequest, "body is not valid JSON"
-	}
-	h.mu.Lock()
-	h.accepted++
-	if !h.noRecords {
-		h.received = append(h.received, Notification{
-			Body: bytes.Clone(body), Signature: req.Signature, RequestID: req.RequestID,
-			Header: req.Header, Time: req.Time,
-		})
-	}
-	h.mu.Unlock()
-	return http.StatusAccepted, "accepted"
-}
+func ptr(s string) *string { return &s }
 
-func (h *Handler) record(req Request, status int, reason string) {
-	req.Status, req.Reason = status, reason
-	h.mu.Lock()
-	h.total++
-	if req.Fault != "" {
-		h.faults[req.Fault]++
-	}
-	if !h.noRecords {
-		h.requests = append(h.requests, req)
-	}
-	h.mu.Unlock()
-	if h.observe != nil {
-		h.observe(req)
-	}
-}
+// String describes the handler without its credentials.
+func (h *Handler) String() string { return "lisatest.Handler{path: " + h.path + "}" }
 
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-// wait sleeps for d or until the client goes away.
-func wait(r *http.Request, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.Context().Done():
-	}
-}
-
-// drop closes the connection without an answer.
-func drop(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler) // net/http closes the stream without logging
-}
+// Format prints String under every verb, for a Handler value as well as a
+// pointer: fmt would otherwise print the records' headers, keys included.
+func (h Handler) Format(f fmt.State, _ rune) { io.WriteString(f, h.String()) }
 
 // Server is a Handler listening on a loopback port, like httptest.Server.
 type Server struct {
@@ -448,6 +215,9 @@ func (s *Server) Close() {
 func (s *Server) Endpoint() string {
 	return s.URL + s.Handler.path
 }
+
+// Format prints String under every verb (not the embedded Handler's).
+func (s *Server) Format(f fmt.State, _ rune) { io.WriteString(f, s.String()) }
 
 // String describes the server without its credentials.
 func (s *Server) String() string {

@@ -190,6 +190,7 @@ func TestInteropOpenSSL(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "ApiKey "+tKey)
 	req.Header.Set(lisa.SignatureHeader, opensslSig)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()

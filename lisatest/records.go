@@ -1,0 +1,111 @@
+package lisatest
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Notification is an accepted notification as the server received it.
+type Notification struct {
+	Body      []byte
+	Signature string
+	RequestID string
+	Header    http.Header // the request headers; Authorization is kept as sent
+	Time      time.Time
+}
+
+// Request is one request the server received, accepted or not.
+type Request struct {
+	Notification
+	Method string
+	Path   string
+	Status int    // the status answered; 0 when the connection was dropped
+	Reason string // which check failed, or the fault injected
+	Fault  string // the kind of fault injected, or ""
+}
+
+// Format prints the notification with the API key in Authorization masked,
+// under every verb; the Header field itself keeps the raw value.
+func (n Notification) Format(f fmt.State, verb rune) {
+	type plain Notification // the same fields, without this method
+	p := plain(n)
+	p.Header = maskAuthorization(n.Header)
+	fmt.Fprintf(f, fmt.FormatString(f, verb), p)
+}
+
+// Format prints the request with the API key in Authorization masked,
+// under every verb; the Header field itself keeps the raw value.
+func (r Request) Format(f fmt.State, verb rune) {
+	type plain Request // the same fields; Notification's Format masks the header
+	fmt.Fprintf(f, fmt.FormatString(f, verb), plain(r))
+}
+
+// maskAuthorization returns h with each Authorization value reduced to its
+// scheme and "****".
+func maskAuthorization(h http.Header) http.Header {
+	if h["Authorization"] == nil {
+		return h
+	}
+	out := h.Clone()
+	for i, v := range out["Authorization"] {
+		scheme, _, _ := strings.Cut(v, " ")
+		if scheme == v {
+			scheme = ""
+		}
+		out["Authorization"][i] = strings.TrimSpace(scheme + " ****")
+	}
+	return out
+}
+
+// Received returns a copy of every accepted notification, in arrival order.
+func (h *Handler) Received() []Notification {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Notification(nil), h.received...)
+}
+
+// Requests returns a copy of every request, in arrival order.
+func (h *Handler) Requests() []Request {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Request(nil), h.requests...)
+}
+
+// Counts returns how many requests arrived and how many were accepted
+// (kept even WithoutRecords).
+func (h *Handler) Counts() (requests, accepted int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.total, h.accepted
+}
+
+// FaultCounts returns how many faults of each kind were injected.
+func (h *Handler) FaultCounts() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]int, len(h.faults))
+	for k, v := range h.faults {
+		out[k] = v
+	}
+	return out
+}
+
+// record counts a request, keeps it unless WithoutRecords, and calls the
+// observer.
+func (h *Handler) record(req Request, status int, reason string) {
+	req.Status, req.Reason = status, reason
+	h.mu.Lock()
+	h.total++
+	if req.Fault != "" {
+		h.faults[req.Fault]++
+	}
+	if !h.noRecords {
+		h.requests = append(h.requests, req)
+	}
+	h.mu.Unlock()
+	if h.observe != nil {
+		h.observe(req)
+	}
+}
