@@ -54,6 +54,9 @@ func need(t *testing.T, tool string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed, and CI must run every interop check", tool)
+		}
 		t.Skipf("%s is not installed: skipping this interop check", tool)
 	}
 	return p
@@ -96,9 +99,9 @@ func startServe(t *testing.T) (endpoint string, lines func() []string) {
 	})
 	select {
 	case l := <-first:
-		_, endpoint, ok := strings.Cut(l, "listening on ")
+		_, base, ok := strings.Cut(l, "listening on ")
 		require.True(t, ok, l)
-		return endpoint, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), got...) }
+		return base + "/plugin-notifications/" + tPlugin + "/updates", func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), got...) }
 	case <-time.After(30 * time.Second):
 		t.Fatalf("lisa serve did not start: %s", stderr.String())
 	}
@@ -159,10 +162,11 @@ func TestInteropClientsAgainstServe(t *testing.T) {
 				require.NoError(t, err, string(out))
 				assert.Equal(t, tc.want, strings.TrimSpace(string(out)))
 			}
-			require.Eventually(t, func() bool { return len(lines()) == 4 }, 10*time.Second, 10*time.Millisecond)
-			assert.Contains(t, lines()[1], " 202 accepted")
-			assert.Contains(t, lines()[2], " 401 signature does not match the body")
-			assert.Contains(t, lines()[3], " 413 ")
+			require.Eventually(t, func() bool { return len(lines()) == 5 }, 10*time.Second, 10*time.Millisecond)
+			assert.Contains(t, lines()[1], "export LISA_BASE_URL=http://127.0.0.1:")
+			assert.Contains(t, lines()[2], " 202 accepted")
+			assert.Contains(t, lines()[3], " 401 signature does not match the body")
+			assert.Contains(t, lines()[4], " 413 ")
 		})
 	}
 }

@@ -7,33 +7,30 @@
 //	lisa send [flags] [FILE|-]      send one JSON document, or NDJSON with -ndjson
 //	lisa sign [flags] [FILE|-]      print the hex HMAC-SHA256 of the bytes
 //	lisa verify -signature HEX [FILE|-]
-//	lisa serve [-addr 127.0.0.1:8080]
+//	lisa serve [-addr 127.0.0.1:8080] [-ui]
 //	lisa version
 //
-// Credentials come from flags or, better, from the environment:
-// LISA_PLUGIN_ID, LISA_API_KEY, LISA_SECRET and LISA_BASE_URL, or from files
-// with -api-key-file and -secret-file. They are never printed.
+// Credentials come from the environment (LISA_PLUGIN_ID, LISA_API_KEY,
+// LISA_SECRET and LISA_BASE_URL), from files (-api-key-file, -secret-file)
+// or from flags. They are never printed.
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
+	"os/signal"
 	"strings"
-
-	"github.com/hello-lisa/lisa-go"
+	"syscall"
 )
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // something was not accepted, or a signature did not match
-	exitUsage   = 2 // bad flags, arguments or configuration
-	maxSignRead = 64 << 20
+	exitOK     = 0
+	exitFailed = 1 // something was not accepted, or a signature did not match
+	exitUsage  = 2 // bad flags, arguments or configuration
 )
 
 // env is what a run of the command sees of the world, so that tests can run
@@ -44,181 +41,154 @@ type env struct {
 	stdout   io.Writer
 	stderr   io.Writer
 	getenv   func(string) string
-	terminal bool // stderr is a terminal: show progress
+	terminal bool             // stderr is a terminal: show progress
+	signals  <-chan os.Signal // SIGINT and SIGTERM; nil in tests
 }
 
 func main() {
 	fi, err := os.Stderr.Stat()
 	terminal := err == nil && fi.Mode()&os.ModeCharDevice != 0
-	os.Exit(run(env{os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, terminal}))
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	os.Exit(run(env{os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, terminal, signals}))
 }
 
-const usage = `lisa sends product-update notifications to LiSA.
+// command is one subcommand: the table drives dispatch and the usage text.
+type command struct {
+	name     string
+	synopsis string
+	summary  string
+	run      func(e env, args []string) error
+}
 
-Usage:
-  lisa send [flags] [FILE|-]          send one JSON document (or NDJSON with -ndjson)
-  lisa sign [flags] [FILE|-]          print the hex HMAC-SHA256 signature of the bytes
-  lisa verify -signature HEX [FILE|-] check a signature; exit 0 if valid
-  lisa serve [-addr 127.0.0.1:8080]   run a local fake ingest endpoint
-  lisa version                        print the version
+func commands() []command {
+	return []command{
+		{"send", "send [flags] [FILE|-]", "send one JSON document, or NDJSON with -ndjson", cmdSend},
+		{"sign", "sign [flags] [FILE|-]", "print the hex HMAC-SHA256 signature of the bytes", cmdSign},
+		{"verify", "verify -signature HEX [flags] [FILE|-]", "check a signature; exit 0 if valid", cmdVerify},
+		{"serve", "serve [-addr 127.0.0.1:8080] [-ui] [flags]", "run a local fake ingest endpoint (and an inspector page)", cmdServe},
+		{"version", "version", "print the version", cmdVersion},
+	}
+}
 
-Credentials: LISA_PLUGIN_ID, LISA_API_KEY, LISA_SECRET (and LISA_BASE_URL),
-or -plugin-id, -api-key-file, -secret-file. Run 'lisa COMMAND -h' for details.
-`
+func usage() string {
+	var b strings.Builder
+	b.WriteString("lisa sends product-update notifications to LiSA.\n\nUsage:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  lisa %-40s %s\n", c.synopsis, c.summary)
+	}
+	b.WriteString("\nCredentials: LISA_PLUGIN_ID, LISA_API_KEY, LISA_SECRET (and LISA_BASE_URL),\n" +
+		"or -plugin-id, -api-key-file, -secret-file. Run 'lisa help COMMAND' for details.\n")
+	return b.String()
+}
 
+// run dispatches to a command and maps its error to an exit code, in this
+// one place: usage errors 2, anything else 1, help 0.
 func run(e env) int {
-	if len(e.args) == 0 {
-		fmt.Fprint(e.stderr, usage)
-		return exitUsage
-	}
-	cmd, rest := e.args[0], e.args[1:]
-	e.args = rest
-	switch cmd {
-	case "send":
-		return runSend(e)
-	case "sign":
-		return runSign(e)
-	case "verify":
-		return runVerify(e)
-	case "serve":
-		return runServe(e)
-	case "version", "-version", "--version":
-		fmt.Fprintf(e.stdout, "lisa %s (lisa-go %s, %s)\n", lisa.Version, lisa.Version, runtime.Version())
+	err := dispatch(e)
+	var exit *exitError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return exitOK
+	case errors.As(err, &exit):
+		if exit.err != nil {
+			fmt.Fprintln(e.stderr, exit.err)
+		}
+		return exit.code
 	default:
-		fmt.Fprintf(e.stderr, "lisa: unknown command %q\n\n%s", cmd, usage)
-		return exitUsage
+		fmt.Fprintln(e.stderr, err)
+		return exitFailed
 	}
 }
 
-// newFlagSet makes a flag set whose -h prints a description and an example.
-func newFlagSet(e env, name, synopsis, example string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: lisa %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-		fmt.Fprintf(fs.Output(), "\nExample:\n%s\n", example)
+func dispatch(e env) error {
+	if len(e.args) == 0 {
+		return usageError(errors.New(strings.TrimSpace(usage())))
 	}
+	name, args := e.args[0], e.args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) == 0 {
+			fmt.Fprint(e.stdout, usage())
+			return nil
+		}
+		name, args = args[0], []string{"-h"}
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(e, args)
+		}
+	}
+	return usageError(fmt.Errorf("lisa: unknown command %q\n\n%s", name, strings.TrimSpace(usage())))
+}
+
+// exitError carries an exit code other than 1; err, when set, is printed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a bad flag, argument or configuration: exit 2.
+func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// errNotAllAccepted ends a run whose summary already said what failed: exit
+// 1 with nothing more printed.
+var errNotAllAccepted = &exitError{code: exitFailed}
+
+// flagSet is a command's flags with its help text.
+type flagSet struct {
+	*flag.FlagSet
+	synopsis, about, example string
+}
+
+func newFlagSet(name, about, example string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), about: about, example: example}
+	for _, c := range commands() {
+		if c.name == name {
+			fs.synopsis = c.synopsis
+		}
+	}
+	fs.Usage = func() {} // help is printed by parse, on stdout
 	return fs
 }
 
-// parse parses flags; it returns the exit code to stop with, or -1 to go on.
-func parse(fs *flag.FlagSet, args []string) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+// help writes the command's full help.
+func (fs *flagSet) help(w io.Writer) {
+	fmt.Fprintf(w, "Usage: lisa %s\n\n%s\n\nFlags:\n", fs.synopsis, fs.about)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nExample:\n%s\n", fs.example)
+}
+
+// parse parses flags given before, between or after the positional
+// arguments (lisa send catalog.ndjson -ndjson), and returns the latter.
+// -h prints the help on stdout and returns flag.ErrHelp.
+func (fs *flagSet) parse(e env, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.help(e.stdout)
+				return nil, err
+			}
+			return nil, usageError(fmt.Errorf("lisa %s: %v\nUsage: lisa %s (lisa help %s for more)", fs.Name(), err, fs.synopsis, fs.Name()))
 		}
-		return exitUsage
-	}
-	return -1
-}
-
-// credFlags are the credential flags shared by the commands.
-type credFlags struct {
-	pluginID, apiKey, apiKeyFile, secret, secretFile, baseURL *string
-}
-
-func addCredFlags(fs *flag.FlagSet, withKey bool) credFlags {
-	var c credFlags
-	if withKey {
-		c.pluginID = fs.String("plugin-id", "", "plugin integration id (default $LISA_PLUGIN_ID)")
-		c.apiKey = fs.String("api-key", "", "API key; visible in shell history and process lists: prefer $LISA_API_KEY or -api-key-file")
-		c.apiKeyFile = fs.String("api-key-file", "", "read the API key from this file")
-		c.baseURL = fs.String("url", "", "ingest base URL (default $LISA_BASE_URL or "+lisa.DefaultBaseURL+")")
-	}
-	c.secret = fs.String("secret", "", "signing secret; visible in shell history and process lists: prefer $LISA_SECRET or -secret-file")
-	c.secretFile = fs.String("secret-file", "", "read the signing secret from this file")
-	return c
-}
-
-// value resolves one credential: the flag, else the file, else the
-// environment. A value given on the command line earns a warning.
-func (e env) value(flagName string, flagVal, file *string, envName string) (string, error) {
-	if flagVal != nil && *flagVal != "" {
-		if file != nil { // a credential, not just an id
-			fmt.Fprintf(e.stderr, "lisa: warning: -%s on the command line lands in shell history; prefer $%s or -%s-file\n", flagName, envName, flagName)
+		if fs.NArg() == 0 {
+			return positional, nil
 		}
-		return *flagVal, nil
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if file != nil && *file != "" {
-		b, err := os.ReadFile(*file)
-		if err != nil {
-			return "", fmt.Errorf("lisa: read -%s-file: %w", flagName, err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	return e.getenv(envName), nil
-}
-
-func (e env) secret(c credFlags) (string, error) {
-	s, err := e.value("secret", c.secret, c.secretFile, "LISA_SECRET")
-	if err == nil && s == "" {
-		err = errors.New("lisa: no secret: set LISA_SECRET or use -secret-file")
-	}
-	return s, err
-}
-
-// client builds an SDK client from the credential flags and environment.
-func (e env) client(c credFlags, opts ...lisa.Option) (*lisa.Client, error) {
-	id, _ := e.value("plugin-id", c.pluginID, nil, "LISA_PLUGIN_ID")
-	key, err := e.value("api-key", c.apiKey, c.apiKeyFile, "LISA_API_KEY")
-	if err != nil {
-		return nil, err
-	}
-	secret, err := e.value("secret", c.secret, c.secretFile, "LISA_SECRET")
-	if err != nil {
-		return nil, err
-	}
-	base := *c.baseURL
-	if base == "" {
-		base = e.getenv("LISA_BASE_URL")
-	}
-	if base != "" {
-		opts = append([]lisa.Option{lisa.WithBaseURL(base)}, opts...)
-	}
-	cl, err := lisa.NewClient(id, key, secret, append(opts, lisa.WithUserAgent("lisa-cli/"+lisa.Version))...)
-	if err != nil {
-		return nil, fmt.Errorf("%w (set LISA_PLUGIN_ID, LISA_API_KEY and LISA_SECRET, or use flags)", err)
-	}
-	return cl, nil
-}
-
-// input opens FILE or - (standard input) from the remaining arguments.
-func (e env) input(fs *flag.FlagSet) (io.Reader, func(), int64, error) {
-	switch fs.NArg() {
-	case 0:
-		return e.stdin, func() {}, -1, nil
-	case 1:
-		if fs.Arg(0) == "-" {
-			return e.stdin, func() {}, -1, nil
-		}
-		f, err := os.Open(fs.Arg(0))
-		if err != nil {
-			return nil, nil, 0, fmt.Errorf("lisa: %w", err)
-		}
-		size := int64(-1)
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			size = fi.Size()
-		}
-		return f, func() { f.Close() }, size, nil
-	default:
-		return nil, nil, 0, errors.New("lisa: give at most one FILE (or - for standard input)")
-	}
-}
-
-// readAll reads at most limit bytes, and says whether there was more.
-func readAll(r io.Reader, limit int64) ([]byte, bool, error) {
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if n > limit {
-		return nil, true, nil
-	}
-	return buf.Bytes(), false, nil
 }

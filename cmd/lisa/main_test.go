@@ -75,10 +75,10 @@ func TestSendNDJSONWritesFailedLinesVerbatim(t *testing.T) {
 	failedPath := filepath.Join(t.TempDir(), "failed.ndjson")
 	code, out, errOut := runCLI(t, vars, "", "send", "-ndjson", "-concurrency", "3", "-failed", failedPath, writeFile(t, input))
 	assert.Equal(t, exitFailed, code)
-	assert.Equal(t, "3 accepted, 3 failed\n", out)
-	assert.Contains(t, errOut, "line 3: lisa: invalid payload")
-	assert.Contains(t, errOut, "line 5: lisa: payload is")
-	assert.Contains(t, errOut, "line 8: lisa: invalid payload")
+	assert.Equal(t, "3 accepted, 0 failed, 3 rejected\n", out)
+	assert.Contains(t, errOut, "input:3: lisa: invalid payload", "FILE:LINE: error")
+	assert.Contains(t, errOut, "input:5: lisa: payload is")
+	assert.Contains(t, errOut, "input:8: lisa: invalid payload")
 
 	failed, err := os.ReadFile(failedPath)
 	require.NoError(t, err)
@@ -94,9 +94,9 @@ func TestSendNDJSONWritesFailedLinesVerbatim(t *testing.T) {
 
 func TestSendRerunOfFailedFile(t *testing.T) {
 	srv, vars := serverVars(t)
-	srv.Script(lisatest.Fault{Status: 400}) // the first request is refused
+	srv.Script(lisatest.Fault{Status: 503}) // the first request fails
 	failedPath := filepath.Join(t.TempDir(), "failed.ndjson")
-	code, out, _ := runCLI(t, vars, "", "send", "-ndjson", "-concurrency", "1", "-failed", failedPath,
+	code, out, _ := runCLI(t, vars, "", "send", "-ndjson", "-concurrency", "1", "-retries", "0", "-failed", failedPath,
 		writeFile(t, "{\"productId\":\"1\"}\n{\"productId\":\"2\"}\n"))
 	assert.Equal(t, exitFailed, code)
 	assert.Equal(t, "1 accepted, 1 failed\n", out)
@@ -172,10 +172,13 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelpHasExamples(t *testing.T) {
 	for _, cmd := range []string{"send", "sign", "verify", "serve"} {
-		code, _, errOut := runCLI(t, nil, "", cmd, "-h")
-		assert.Equal(t, exitOK, code, cmd)
-		assert.Contains(t, errOut, "Example:", cmd)
-		assert.Contains(t, errOut, "lisa "+cmd, cmd)
+		for _, args := range [][]string{{cmd, "-h"}, {"help", cmd}} {
+			code, out, errOut := runCLI(t, nil, "", args...)
+			assert.Equal(t, exitOK, code, args)
+			assert.Empty(t, errOut, "help goes to stdout")
+			assert.Contains(t, out, "Example:", args)
+			assert.Contains(t, out, "lisa "+cmd, args)
+		}
 	}
 	code, out, _ := runCLI(t, nil, "", "version")
 	assert.Equal(t, exitOK, code)

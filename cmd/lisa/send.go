@@ -1,98 +1,248 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hello-lisa/lisa-go"
 )
 
-func runSend(e env) int {
-	fs := newFlagSet(e, "send", "send [flags] [FILE|-]",
+const sendAbout = `Send one JSON document (the whole input), or with -ndjson one notification per line.
+
+Nothing is lost: with -failed, every line that was not accepted is written to that file
+verbatim, one per line, so that 'lisa send -ndjson FAILED' sends exactly those again.
+With -rejected, lines that can never be accepted as they are (not JSON, over 192 KiB,
+answered 400 or 413) go there instead, and -failed keeps what may succeed on a rerun
+(timeouts, 429, 5xx, 401, not sent). These files are written beside their target and
+renamed over it when the run ends, so a crash never leaves a half-written file.
+
+After a 401 no new notification is sent (every other would be refused the same way): the
+rest go to -failed, and the run says what to check.
+
+Ctrl-C (SIGINT) or SIGTERM stops reading the input, lets the notifications in flight finish
+for -grace, then prints one summary and exits 1; the lines not sent are copied verbatim into
+-failed. A second signal exits at once.
+
+-checkpoint FILE makes a run resumable, even after kill -9: it records how far the input is
+settled (accepted, or written to -failed/-rejected). Run the same command again to continue
+from there; -failed and -rejected are then appended to, not replaced. When a run completes,
+the checkpoint says so and the next run starts over. The guarantee is at least once: each
+line is accepted or kept in -failed/-rejected; the lines in flight when a run was killed
+(at most -concurrency) may be sent twice, with the same body.
+
+Credential files may end with spaces or CRLF and start with a UTF-8 BOM: those are removed.`
+
+func cmdSend(e env, args []string) error {
+	fs := newFlagSet("send", sendAbout,
 		"  export LISA_PLUGIN_ID=… LISA_API_KEY=… LISA_SECRET=…\n"+
 			"  lisa send product.json\n"+
-			"  lisa send -ndjson -concurrency 8 -failed retry.ndjson catalog.ndjson\n"+
-			"  lisa send -ndjson retry.ndjson   # rerun exactly the lines that failed\n"+
+			"  lisa send catalog.ndjson -ndjson -concurrency 8 -failed retry.ndjson -rejected bad.ndjson\n"+
+			"  lisa send retry.ndjson -ndjson   # rerun exactly the lines that failed\n"+
+			"  lisa send catalog.ndjson -ndjson -failed retry.ndjson -checkpoint sync.ckpt   # resumable\n"+
 			"  echo '{\"productId\":\"123\",\"price\":19.99}' | lisa send -dry-run")
 	creds := addCredFlags(fs, true)
-	ndjson := fs.Bool("ndjson", false, "the input holds one JSON payload per line (blank lines are skipped)")
-	concurrency := fs.Int("concurrency", lisa.DefaultConcurrency, "notifications in flight at once (with -ndjson)")
-	retries := fs.Int("retries", lisa.DefaultMaxRetries, "retries after the first attempt of each notification")
-	timeout := fs.Duration("timeout", lisa.DefaultTimeout, "timeout of each attempt")
-	failedPath := fs.String("failed", "", "write what was not accepted to this file, verbatim, for a rerun")
-	dryRun := fs.Bool("dry-run", false, "print the request that would be sent (API key masked) and send nothing")
-	if code := parse(fs, e.args); code >= 0 {
-		return code
-	}
-	if *concurrency < 1 || *retries < 0 || *timeout <= 0 {
-		fmt.Fprintln(e.stderr, "lisa send: -concurrency must be at least 1, -retries at least 0 and -timeout positive")
-		return exitUsage
-	}
-	client, err := e.client(creds, lisa.WithConcurrency(*concurrency), lisa.WithTimeout(*timeout), lisa.WithMaxRetries(*retries))
+	var o sendOptions
+	fs.BoolVar(&o.ndjson, "ndjson", false, "the input holds one JSON payload per line (blank lines are skipped)")
+	fs.IntVar(&o.concurrency, "concurrency", lisa.DefaultConcurrency, fmt.Sprintf("notifications in flight at once, 1 to %d (with -ndjson)", lisa.MaxConcurrency))
+	fs.IntVar(&o.retries, "retries", lisa.DefaultMaxRetries, "retries after the first attempt of each notification")
+	fs.DurationVar(&o.timeout, "timeout", lisa.DefaultTimeout, "timeout of each attempt")
+	fs.DurationVar(&o.grace, "grace", 10*time.Second, "after Ctrl-C or SIGTERM, how long the notifications in flight may finish")
+	fs.StringVar(&o.failedPath, "failed", "", "write what was not accepted to this file, verbatim, for a rerun")
+	fs.StringVar(&o.rejectedPath, "rejected", "", "write what can never be accepted as it is to this file instead of -failed")
+	fs.StringVar(&o.checkpointPath, "checkpoint", "", "record progress in this file and resume from it (with -ndjson, a FILE and -failed)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the requests that would be sent (API key masked) and send nothing")
+	files, err := fs.parse(e, args)
 	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
+		return err
 	}
-	in, closeIn, size, err := e.input(fs)
+	if err := o.check(); err != nil {
+		return err
+	}
+	client, err := e.client(creds, lisa.WithConcurrency(o.concurrency), lisa.WithTimeout(o.timeout), lisa.WithMaxRetries(o.retries))
 	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
+		return err
 	}
-	defer closeIn()
-	var failed *failedLog
-	if *failedPath != "" && !*dryRun {
-		f, err := os.Create(*failedPath)
-		if err != nil {
-			fmt.Fprintln(e.stderr, "lisa:", err)
-			return exitUsage
+	in, err := e.openInput(files)
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	for _, p := range []struct{ flag, path string }{{"-failed", o.failedPath}, {"-rejected", o.rejectedPath}, {"-checkpoint", o.checkpointPath}} {
+		if in.sameFile(p.path) {
+			return usageError(fmt.Errorf("lisa send: %s %s is the input: it would be overwritten; choose another file", p.flag, p.path))
 		}
-		failed = &failedLog{f: f, w: bufio.NewWriter(f)}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	s := &sender{env: e, client: client, failed: failed, dryRun: *dryRun}
-	if *ndjson {
-		s.lines(ctx, in, size)
+	s := &sender{env: e, sendOptions: o, client: client, in: in}
+	if o.dryRun {
+		return s.dryRunAll()
+	}
+	if err := s.openOutputs(); err != nil {
+		return err
+	}
+	if o.ndjson {
+		err = s.lines()
 	} else {
-		s.document(ctx, in)
+		err = s.document()
 	}
-	if err := failed.close(); err != nil {
-		fmt.Fprintln(e.stderr, "lisa: write -failed file:", err)
-		s.nFailed.Add(1)
+	if ferr := s.finishOutputs(); err == nil {
+		err = ferr
 	}
-	if !*dryRun {
-		fmt.Fprintf(e.stdout, "%d accepted, %d failed\n", s.nAccepted.Load(), s.nFailed.Load())
+	if err != nil {
+		return err
 	}
-	if s.nFailed.Load() > 0 {
-		return exitFailed
+	return s.summary()
+}
+
+// sendOptions are send's flags.
+type sendOptions struct {
+	ndjson                                   bool
+	concurrency, retries                     int
+	timeout, grace                           time.Duration
+	failedPath, rejectedPath, checkpointPath string
+	dryRun                                   bool
+}
+
+func (o *sendOptions) check() error {
+	switch {
+	case o.concurrency < 1 || o.concurrency > lisa.MaxConcurrency:
+		return usageError(fmt.Errorf("lisa send: -concurrency must be from 1 to %d", lisa.MaxConcurrency))
+	case o.retries < 0 || o.timeout <= 0 || o.grace < 0:
+		return usageError(errors.New("lisa send: -retries and -grace must not be negative, -timeout must be positive"))
+	case o.checkpointPath != "" && (!o.ndjson || o.failedPath == ""):
+		return usageError(errors.New("lisa send: -checkpoint needs -ndjson and -failed"))
+	case o.rejectedPath != "" && o.rejectedPath == o.failedPath:
+		return usageError(errors.New("lisa send: -rejected and -failed must be different files"))
 	}
-	return exitOK
+	for _, p := range []*string{&o.failedPath, &o.rejectedPath, &o.checkpointPath} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return usageError(err)
+			}
+			*p = abs
+		}
+	}
+	return nil
 }
 
 // sender is one run of lisa send.
 type sender struct {
 	env
-	client    *lisa.Client
-	failed    *failedLog
-	dryRun    bool
-	nAccepted atomic.Int64
-	nFailed   atomic.Int64
-	outMu     sync.Mutex // stderr lines and the progress line
+	sendOptions
+	client   *lisa.Client
+	in       *input
+	failed   *outFile
+	rejected *outFile // the same as failed without -rejected
+	cp       *checkpoint
+
+	accepted, nFailed, nRejected, notSent atomic.Int64
+	unauthorized                          atomic.Bool
+	interrupted                           atomic.Bool
+	outMu                                 sync.Mutex // stderr lines
 }
 
-// report prints a failure on stderr.
+// openOutputs creates -failed and -rejected, or, resuming from a
+// checkpoint, continues them.
+func (s *sender) openOutputs() error {
+	var fromFailed, fromRejected int64
+	resume := false
+	if s.checkpointPath != "" {
+		if !s.in.regular {
+			return usageError(errors.New("lisa send: -checkpoint needs a regular FILE, not standard input"))
+		}
+		cp, err := loadCheckpoint(s.checkpointPath)
+		if err != nil {
+			return usageError(fmt.Errorf("lisa send: %w", err))
+		}
+		if cp != nil && !cp.Complete {
+			if !cp.matches(s.in, s.failedPath, s.rejectedPath) {
+				return usageError(fmt.Errorf("lisa send: checkpoint %s is for another input or other -failed/-rejected files, or the input changed since; remove it to start over", s.checkpointPath))
+			}
+			if _, err := s.in.r.(*os.File).Seek(cp.Offset, io.SeekStart); err != nil {
+				return fmt.Errorf("lisa send: %w", err)
+			}
+			resume, fromFailed, fromRejected = true, cp.FailedSize, cp.RejectedSize
+			fmt.Fprintf(s.stderr, "lisa send: resuming %s after line %d (checkpoint %s)\n", s.in.name, cp.Line, s.checkpointPath)
+		} else {
+			cp = &checkpoint{Input: s.in.path, InputSize: s.in.info.Size(), InputModTime: s.in.info.ModTime().UnixNano(),
+				Failed: s.failedPath, Rejected: s.rejectedPath, path: s.checkpointPath}
+		}
+		s.cp = cp
+	}
+	open := func(path string, from int64) (*outFile, error) {
+		switch {
+		case path == "":
+			return nil, nil
+		case s.cp != nil && resume:
+			return appendOut(path, from)
+		case s.cp != nil:
+			return appendOut(path, 0)
+		}
+		return createOut(path)
+	}
+	var err error
+	if s.failed, err = open(s.failedPath, fromFailed); err != nil {
+		return usageError(fmt.Errorf("lisa send: -failed: %w", err))
+	}
+	s.rejected = s.failed
+	if s.rejectedPath != "" {
+		if s.rejected, err = open(s.rejectedPath, fromRejected); err != nil {
+			return usageError(fmt.Errorf("lisa send: -rejected: %w", err))
+		}
+	}
+	if s.cp != nil && !resume {
+		s.cp.Complete = false
+		return s.cp.save()
+	}
+	return nil
+}
+
+// saveCheckpoint records that the input is settled up to offset: what was
+// written to the output files is flushed first, so that the checkpoint
+// never claims more than they hold.
+func (s *sender) saveCheckpoint(offset int64, line int) error {
+	if err := s.failed.sync(); err != nil {
+		return err
+	}
+	if err := s.rejected.sync(); err != nil {
+		return err
+	}
+	s.cp.Offset, s.cp.Line = offset, line
+	s.cp.FailedSize, _ = s.failed.state()
+	if s.rejected != s.failed {
+		s.cp.RejectedSize, _ = s.rejected.state()
+	}
+	return s.cp.save()
+}
+
+// finishOutputs puts the output files in place and, when the whole input
+// was settled, marks the checkpoint complete.
+func (s *sender) finishOutputs() error {
+	err := s.failed.finish()
+	if s.rejected != s.failed {
+		if rerr := s.rejected.finish(); err == nil {
+			err = rerr
+		}
+	}
+	if s.cp != nil && err == nil && !s.interrupted.Load() {
+		s.cp.Complete = true
+		err = s.cp.save()
+	}
+	if err != nil {
+		return fmt.Errorf("lisa send: write the output files: %w", err)
+	}
+	return nil
+}
+
+// report prints one problem on stderr.
 func (s *sender) report(where string, err error) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
@@ -102,216 +252,160 @@ func (s *sender) report(where string, err error) {
 	fmt.Fprintf(s.stderr, "%s: %v\n", where, err)
 }
 
-// document sends (or previews) the whole input as one payload.
-func (s *sender) document(ctx context.Context, in io.Reader) {
-	body, tooLong, err := readAll(in, maxSignRead)
-	if err == nil && tooLong {
-		err = fmt.Errorf("input is over %d MiB", maxSignRead>>20)
-	}
-	if err != nil {
-		s.report("lisa", err)
-		s.nFailed.Add(1)
-		return
-	}
-	if s.dryRun {
-		s.preview("input", body)
-		return
-	}
-	if _, err := s.client.Send(ctx, body); err != nil {
-		s.report("input", err)
-		s.nFailed.Add(1)
-		s.failed.write(body, false)
-		return
-	}
-	s.nAccepted.Add(1)
-}
-
-// preview prints the request Send would make for body.
-func (s *sender) preview(where string, body []byte) {
-	p, err := s.client.Preview(body)
-	if err != nil {
-		s.report(where, err)
-		s.nFailed.Add(1)
-		return
-	}
-	fmt.Fprintf(s.stdout, "%s %s\n", p.Method, p.URL)
-	keys := make([]string, 0, len(p.Header))
-	for k := range p.Header {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range p.Header[k] {
-			fmt.Fprintf(s.stdout, "%s: %s\n", k, v)
-		}
-	}
-	fmt.Fprintf(s.stdout, "\n(body: %d bytes, not sent)\n", len(p.Body))
-}
-
-// lines streams NDJSON through SendSeq: memory stays bounded by the
-// concurrency, whatever the input's length.
-func (s *sender) lines(ctx context.Context, in io.Reader, size int64) {
-	lr := newLineReader(in, lisa.MaxPayloadBytes)
-	var spill io.Writer = io.Discard
-	if s.failed != nil { // oversize lines go through a temporary file, not memory
-		tmp, err := os.CreateTemp("", "lisa-oversize-*")
-		if err != nil {
-			s.report("lisa", err)
-			s.nFailed.Add(1)
-			return
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		spill = tmp
-	}
-	var (
-		mu      sync.Mutex
-		lineOf  = map[int]int{} // payload index → line number, for those in flight
-		readErr error
-	)
-	payloads := func(yield func(any) bool) {
-		for i := 0; ; {
-			data, over, n, err := lr.next(spill)
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					readErr = err
-				}
-				return
-			}
-			where := fmt.Sprintf("line %d", lr.line)
-			switch {
-			case over:
-				s.nFailed.Add(1)
-				s.report(where, &lisa.PayloadTooLargeError{Size: n, Limit: lisa.MaxPayloadBytes})
-				if f, ok := spill.(*os.File); ok {
-					s.failed.copyFrom(f)
-				}
-				continue
-			case blank(data):
-				continue
-			case s.dryRun:
-				s.preview(where, data)
-				continue
-			}
-			mu.Lock()
-			lineOf[i] = lr.line
-			mu.Unlock()
-			i++
-			if !yield(json.RawMessage(data)) {
-				return
-			}
-		}
-	}
-	if s.dryRun {
-		payloads(func(any) bool { return true })
-		return
-	}
-
-	done := make(chan struct{})
-	defer close(done)
-	if s.terminal {
-		go s.progress(done, time.Now(), &lr.read, size)
-	}
-	for r := range s.client.SendSeq(ctx, payloads) {
-		mu.Lock()
-		line := lineOf[r.Index]
-		delete(lineOf, r.Index)
-		mu.Unlock()
-		if r.Err == nil {
-			s.nAccepted.Add(1)
-			continue
-		}
-		s.nFailed.Add(1)
-		s.report(fmt.Sprintf("line %d", line), r.Err)
-		s.failed.write(r.Payload.(json.RawMessage), true)
-	}
-	if readErr != nil {
-		s.report("lisa: read input", readErr)
-		s.nFailed.Add(1)
-	}
-}
-
-// progress rewrites one status line on stderr until done.
-func (s *sender) progress(done <-chan struct{}, start time.Time, read *atomic.Int64, size int64) {
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			s.outMu.Lock()
-			io.WriteString(s.stderr, "\r\033[K")
-			s.outMu.Unlock()
-			return
-		case now := <-tick.C:
-			elapsed := now.Sub(start).Seconds()
-			n := s.nAccepted.Load() + s.nFailed.Load()
-			line := fmt.Sprintf("%d sent, %d failed, %.0f/s", n, s.nFailed.Load(), float64(n)/elapsed)
-			if r := read.Load(); size > 0 && r > 0 {
-				eta := time.Duration(float64(size-r) / (float64(r) / elapsed) * float64(time.Second))
-				line += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
-			}
-			s.outMu.Lock()
-			fmt.Fprintf(s.stderr, "\r\033[K%s", line)
-			s.outMu.Unlock()
-		}
-	}
-}
-
-// failedLog is the -failed file. A nil *failedLog discards everything.
-type failedLog struct {
-	mu  sync.Mutex
-	f   *os.File
-	w   *bufio.Writer
-	err error
-}
-
-// write appends b, and a newline for an NDJSON line.
-func (l *failedLog) write(b []byte, newline bool) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err == nil {
-		_, l.err = l.w.Write(b)
-	}
-	if l.err == nil && newline {
-		l.err = l.w.WriteByte('\n')
-	}
-}
-
-// copyFrom appends the content of a spill file and empties it.
-func (l *failedLog) copyFrom(f *os.File) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := f.Seek(0, io.SeekStart); err != nil && l.err == nil {
-		l.err = err
-	}
-	if l.err == nil {
-		_, l.err = io.Copy(l.w, f)
-	}
-	if err := f.Truncate(0); err != nil && l.err == nil {
-		l.err = err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil && l.err == nil {
-		l.err = err
-	}
-}
-
-func (l *failedLog) close() error {
-	if l == nil {
+// document sends the whole input as one payload. Its size is checked as it
+// is read: a document over the limit is refused as soon as it passes it.
+func (s *sender) document() error {
+	body, over, err := readAtMost(s.in.r, lisa.MaxPayloadBytes)
+	switch {
+	case err != nil:
+		return fmt.Errorf("lisa send: read %s: %w", s.in.name, err)
+	case over:
+		s.nRejected.Add(1)
+		s.report(s.in.name, fmt.Errorf("lisa: the document is over the limit of %d bytes; nothing was sent (and the rest was not read)", lisa.MaxPayloadBytes))
 		return nil
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.err == nil {
-		l.err = l.w.Flush()
+	body = trimBOM(body)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		if _, ok := <-s.signals; ok {
+			s.interrupted.Store(true)
+			cancel()
+		}
+	}()
+	_, err = s.client.Send(ctx, body)
+	if err == nil {
+		s.accepted.Add(1)
+		return nil
 	}
-	if err := l.f.Close(); l.err == nil {
-		l.err = err
+	s.report(s.in.name, err)
+	s.keep(body, err)
+	return nil
+}
+
+// keep writes a payload that was not accepted to -rejected or -failed, and
+// counts it.
+func (s *sender) keep(body []byte, err error) error {
+	switch {
+	case rejectedForGood(err):
+		s.nRejected.Add(1)
+		return s.rejected.writeLine(body)
+	case errors.Is(err, lisa.ErrNotSent):
+		s.notSent.Add(1)
+	default:
+		s.nFailed.Add(1)
 	}
-	return l.err
+	return s.failed.writeLine(body)
+}
+
+// rejectedForGood reports whether the payload can never be accepted as it
+// is: not JSON, over the limit, or answered 400 or 413.
+func rejectedForGood(err error) bool {
+	return errors.Is(err, lisa.ErrInvalidPayload) || errors.Is(err, lisa.ErrPayloadTooLarge) || errors.Is(err, lisa.ErrBadRequest)
+}
+
+// summary prints the counts on stdout and where the rest is on stderr, and
+// ends the run with exit 1 unless everything was accepted.
+func (s *sender) summary() error {
+	acc, failed, rejected, notSent := s.accepted.Load(), s.nFailed.Load(), s.nRejected.Load(), s.notSent.Load()
+	line := fmt.Sprintf("%d accepted, %d failed", acc, failed)
+	if rejected > 0 {
+		line += fmt.Sprintf(", %d rejected", rejected)
+	}
+	if notSent > 0 {
+		line += fmt.Sprintf(", %d not sent", notSent)
+	}
+	fmt.Fprintln(s.stdout, line)
+	if s.unauthorized.Load() {
+		fmt.Fprintln(s.stderr, "lisa send: stopped after a 401 Unauthorized: check LISA_PLUGIN_ID, LISA_API_KEY and LISA_SECRET (every other notification would be refused the same way)")
+	}
+	if s.interrupted.Load() {
+		fmt.Fprintln(s.stderr, "lisa send: interrupted")
+	}
+	if failed+rejected+notSent == 0 {
+		return nil
+	}
+	if s.failedPath != "" {
+		fmt.Fprintf(s.stderr, "lisa send: what may succeed later is in %s: send it again with lisa send -ndjson %s\n", s.failedPath, s.failedPath)
+	}
+	if s.rejectedPath != "" && rejected > 0 {
+		fmt.Fprintf(s.stderr, "lisa send: what can never be accepted as it is is in %s\n", s.rejectedPath)
+	}
+	if s.cp != nil && s.interrupted.Load() {
+		fmt.Fprintf(s.stderr, "lisa send: to resume, run the same command again (checkpoint %s)\n", s.checkpointPath)
+	}
+	return errNotAllAccepted
+}
+
+// dryRunAll prints the request each payload would make, with its line
+// number and the start of its body, and sends nothing.
+func (s *sender) dryRunAll() error {
+	show := func(where string, body []byte) {
+		p, err := s.client.Preview(body)
+		if err != nil {
+			s.report(where, err)
+			return
+		}
+		fmt.Fprintf(s.stdout, "%s: %s %s\n", where, p.Method, p.URL)
+		keys := make([]string, 0, len(p.Header))
+		for k := range p.Header {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			for _, v := range p.Header[k] {
+				fmt.Fprintf(s.stdout, "%s: %s\n", k, v)
+			}
+		}
+		const head = 200
+		shown := p.Body
+		if len(shown) > head {
+			shown = shown[:head]
+		}
+		fmt.Fprintf(s.stdout, "\n%s", shown)
+		if len(p.Body) > head {
+			fmt.Fprint(s.stdout, "…")
+		}
+		fmt.Fprintf(s.stdout, "\n(body: %d bytes, not sent)\n\n", len(p.Body))
+	}
+	if !s.ndjson {
+		body, over, err := readAtMost(s.in.r, lisa.MaxPayloadBytes)
+		switch {
+		case err != nil:
+			return fmt.Errorf("lisa send: read %s: %w", s.in.name, err)
+		case over:
+			return fmt.Errorf("lisa send: %s is over the limit of %d bytes", s.in.name, lisa.MaxPayloadBytes)
+		}
+		show(s.in.name, trimBOM(body))
+		return nil
+	}
+	lr := newLineReader(s.in.r, lisa.MaxPayloadBytes)
+	for {
+		data, over, n, err := lr.next(io.Discard)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("lisa send: read %s: %w", s.in.name, err)
+		}
+		where := fmt.Sprintf("%s:%d", s.in.name, lr.line)
+		switch {
+		case over:
+			s.report(where, &lisa.PayloadTooLargeError{Size: n, Limit: lisa.MaxPayloadBytes})
+		case !blank(data):
+			if lr.line == 1 {
+				data = trimBOM(data)
+			}
+			show(where, data)
+		}
+	}
+}
+
+// trimBOM removes a UTF-8 byte-order mark, which editors on Windows put at
+// the start of a file and which is not JSON.
+func trimBOM(b []byte) []byte {
+	if len(b) >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf {
+		return b[3:]
+	}
+	return b
 }

@@ -7,48 +7,52 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/hello-lisa/lisa-go/cmd/lisa/internal/inspect"
 	"github.com/hello-lisa/lisa-go/lisatest"
 )
 
-func runServe(e env) int {
-	fs := newFlagSet(e, "serve", "serve [-addr 127.0.0.1:8080] [flags]",
-		"  LISA_PLUGIN_ID=p LISA_API_KEY=k LISA_SECRET=s lisa serve -addr 127.0.0.1:8080\n"+
+func cmdServe(e env, args []string) error {
+	fs := newFlagSet("serve", "Run a local fake of the ingest endpoint that checks requests as LiSA documents them,\n"+
+		"printing one line per request. With -ui, the same address also serves an inspector page.\n"+
+		"It listens on loopback only, unless -allow-remote is given.",
+		"  LISA_PLUGIN_ID=p LISA_API_KEY=k LISA_SECRET=s lisa serve -ui\n"+
 			"  # then, in another terminal, with the same credentials:\n"+
-			"  LISA_BASE_URL=http://127.0.0.1:8080 lisa send product.json")
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (loopback by default)")
+			"  export LISA_BASE_URL=http://127.0.0.1:8080   # as printed\n"+
+			"  lisa send product.json")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (a loopback address unless -allow-remote)")
+	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback -addr (the endpoint has no TLS)")
+	ui := fs.Bool("ui", false, "serve the inspector page at / on the same address")
+	keep := fs.Int("keep", inspect.DefaultKeep, "with -ui: how many requests the page keeps")
+	recordPath := fs.String("record", "", "with -ui: append every accepted body to this file as NDJSON")
 	creds := addCredFlags(fs, true)
-	if code := parse(fs, e.args); code >= 0 {
-		return code
-	}
-	id, _ := e.value("plugin-id", creds.pluginID, nil, "LISA_PLUGIN_ID")
-	key, err := e.value("api-key", creds.apiKey, creds.apiKeyFile, "LISA_API_KEY")
-	if err == nil {
-		_, err = e.secret(creds)
-	}
-	if err == nil && (id == "" || key == "") {
-		err = errors.New("lisa serve: set LISA_PLUGIN_ID and LISA_API_KEY (and LISA_SECRET): the server checks requests against them")
-	}
+	files, err := fs.parse(e, args)
 	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return exitUsage
+		return err
 	}
-	secret, _ := e.secret(creds)
+	if len(files) > 0 {
+		return usageError(fmt.Errorf("lisa serve: unexpected argument %q", files[0]))
+	}
+	cr, err := e.resolve(creds)
+	if err != nil {
+		return err
+	}
+	if !*ui && (*recordPath != "" || *keep != inspect.DefaultKeep) {
+		return usageError(errors.New("lisa serve: -keep and -record go with -ui"))
+	}
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		return usageError(fmt.Errorf("lisa serve: -addr: %w", err))
+	}
+	if ip := net.ParseIP(host); !*allowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageError(fmt.Errorf("lisa serve: -addr %s is not a loopback address; add -allow-remote to listen there", *addr))
+	}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(e.stderr, "lisa serve:", err)
-		return exitFailed
-	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		fmt.Fprintf(e.stderr, "lisa serve: warning: listening on %s, not only on loopback\n", ln.Addr())
-	}
 	var mu sync.Mutex // one line per request, never interleaved
-	h := lisatest.NewHandler(id, key, secret, lisatest.WithoutRecords(), lisatest.WithObserver(func(r lisatest.Request) {
+	var in *inspect.Inspector
+	printLine := func(r lisatest.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		reqID := r.RequestID
@@ -56,24 +60,55 @@ func runServe(e env) int {
 			reqID = "-"
 		}
 		fmt.Fprintf(e.stdout, "%s %s %d %s\n", r.Time.UTC().Format(time.RFC3339Nano), reqID, r.Status, r.Reason)
-	}))
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(e.stdout, "lisa serve: listening on http://%s/plugin-notifications/%s/updates\n", ln.Addr(), id)
+		in.Observe(r) // a nil Inspector ignores it
+	}
+	h := lisatest.NewHandler(cr.pluginID, cr.apiKey, cr.secret, lisatest.WithoutRecords(), lisatest.WithObserver(printLine))
+	var handler http.Handler = h
+	if *ui {
+		var record *os.File
+		if *recordPath != "" {
+			if record, err = os.OpenFile(*recordPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+				return usageError(fmt.Errorf("lisa serve: -record: %w", err))
+			}
+			defer record.Close()
+		}
+		cfg := inspect.Config{PluginID: cr.pluginID, APIKey: cr.apiKey, Secret: cr.secret, Handler: h, Keep: *keep}
+		if record != nil {
+			cfg.Record = record
+		}
+		if in, err = inspect.New(cfg); err != nil {
+			return usageError(err)
+		}
+		defer in.Close()
+		handler = in.Handler()
+	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("lisa serve: %w", err)
+	}
+	// No WriteTimeout: it would cut the inspector's event stream.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if in != nil {
+		srv.RegisterOnShutdown(in.Close)
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(e.stdout, "lisa serve: listening on %s\n", base)
+	fmt.Fprintf(e.stdout, "lisa serve: export LISA_BASE_URL=%s\n", base)
+	if in != nil {
+		fmt.Fprintf(e.stdout, "lisa serve: inspector at %s/\n", base)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		fmt.Fprintln(e.stderr, "lisa serve:", err)
-		return exitFailed
-	case <-ctx.Done():
+		return fmt.Errorf("lisa serve: %w", err)
+	case <-e.signals:
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
 	total, accepted := h.Counts()
 	fmt.Fprintf(e.stderr, "lisa serve: %d requests, %d accepted\n", total, accepted)
-	return exitOK
+	return nil
 }

@@ -1,82 +1,89 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/hello-lisa/lisa-go"
 )
 
-func runSign(e env) int {
-	fs := newFlagSet(e, "sign", "sign [flags] [FILE|-]",
-		"  LISA_SECRET=… lisa sign body.json\n  printf '%s' '{\"productId\":\"123\"}' | lisa sign -secret-file secret.txt\n\n"+
-			"The signature covers the bytes exactly as given: no newline is added or stripped.")
+// maxSignRead bounds what sign and verify read.
+const maxSignRead = 64 << 20
+
+func cmdSign(e env, args []string) error {
+	fs := newFlagSet("sign", "Print the lower-case hex HMAC-SHA256 of the bytes, keyed with the secret.\n"+
+		"The signature covers the bytes exactly as given: no newline is added or stripped.",
+		"  LISA_SECRET=… lisa sign body.json\n  printf '%s' '{\"productId\":\"123\"}' | lisa sign -secret-file secret.txt")
 	creds := addCredFlags(fs, false)
-	if code := parse(fs, e.args); code >= 0 {
-		return code
+	files, err := fs.parse(e, args)
+	if err != nil {
+		return err
 	}
-	signer, body, code := e.signerAndInput(fs, creds)
-	if code >= 0 {
-		return code
+	signer, body, err := e.signerAndInput(files, creds)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintln(e.stdout, signer.Sign(body))
-	return exitOK
+	return nil
 }
 
-func runVerify(e env) int {
-	fs := newFlagSet(e, "verify", "verify -signature HEX [flags] [FILE|-]",
+func cmdVerify(e env, args []string) error {
+	fs := newFlagSet("verify", "Check a hex HMAC-SHA256 signature of the bytes; exit 0 if valid, 1 if not.",
 		"  LISA_SECRET=… lisa verify -signature 10c8d5a5…3986 body.json && echo ok")
 	creds := addCredFlags(fs, false)
 	sig := fs.String("signature", "", "the hex signature to check (required)")
-	if code := parse(fs, e.args); code >= 0 {
-		return code
+	files, err := fs.parse(e, args)
+	if err != nil {
+		return err
 	}
 	if *sig == "" {
-		fmt.Fprintln(e.stderr, "lisa verify: -signature is required")
-		fs.Usage()
-		return exitUsage
+		return usageError(errors.New("lisa verify: -signature is required"))
 	}
-	signer, body, code := e.signerAndInput(fs, creds)
-	if code >= 0 {
-		return code
+	signer, body, err := e.signerAndInput(files, creds)
+	if err != nil {
+		return err
 	}
 	if signer.Verify(body, strings.TrimSpace(*sig)) {
 		fmt.Fprintln(e.stdout, "valid")
-		return exitOK
+		return nil
 	}
 	fmt.Fprintln(e.stdout, "invalid")
-	return exitFailed
+	return errNotAllAccepted
 }
 
-// signerAndInput makes the Signer from the secret and reads the input; a
-// code of 0 or more means stop with it.
-func (e env) signerAndInput(fs *flag.FlagSet, creds credFlags) (*lisa.Signer, []byte, int) {
-	secret, err := e.secret(creds)
+// signerAndInput makes the Signer from the secret and reads the input.
+func (e env) signerAndInput(files []string, creds credFlags) (*lisa.Signer, []byte, error) {
+	cr, err := e.resolve(creds)
 	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return nil, nil, exitUsage
+		return nil, nil, err
 	}
-	body, code := e.readInput(fs)
-	return lisa.NewSigner([]byte(secret)), body, code
-}
-
-// readInput reads the whole FILE or standard input, up to maxSignRead.
-func (e env) readInput(fs *flag.FlagSet) ([]byte, int) {
-	in, closeIn, _, err := e.input(fs)
+	in, err := e.openInput(files)
 	if err != nil {
-		fmt.Fprintln(e.stderr, err)
-		return nil, exitUsage
+		return nil, nil, err
 	}
-	defer closeIn()
-	body, tooLong, err := readAll(in, maxSignRead)
+	defer in.close()
+	body, over, err := readAtMost(in.r, maxSignRead)
 	switch {
 	case err != nil:
-		fmt.Fprintln(e.stderr, "lisa: read input:", err)
-		return nil, exitFailed
-	case tooLong:
-		fmt.Fprintf(e.stderr, "lisa: input is over %d MiB\n", maxSignRead>>20)
-		return nil, exitFailed
+		return nil, nil, fmt.Errorf("lisa: read %s: %w", in.name, err)
+	case over:
+		return nil, nil, fmt.Errorf("lisa: %s is over %d MiB", in.name, maxSignRead>>20)
 	}
-	return body, -1
+	return lisa.NewSigner([]byte(cr.secret)), body, nil
+}
+
+func cmdVersion(e env, args []string) error {
+	fs := newFlagSet("version", "Print the version of the command and of the SDK it is built with.", "  lisa version")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	module := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		module = bi.Main.Version // set by go install module@version
+	}
+	fmt.Fprintf(e.stdout, "lisa %s (module %s, %s)\n", lisa.Version, module, runtime.Version())
+	return nil
 }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// outFile is the -failed or the -rejected file. Each line is written at
+// once, unbuffered, so that nothing reported is lost if the process is
+// killed afterwards. Without a checkpoint the lines go to a temporary file
+// beside the target, renamed over it when the run ends: a crash never
+// leaves a half-written file in place of a good one. With a checkpoint the
+// target is appended to in place, from the size the checkpoint recorded.
+// A nil *outFile discards everything.
+type outFile struct {
+	path string // the target
+	tmp  string // the file written, when renamed at the end
+
+	mu    sync.Mutex
+	f     *os.File
+	size  int64
+	lines int
+	err   error
+}
+
+// createOut starts a new output file: a temporary file renamed over path at
+// the end.
+func createOut(path string) (*outFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
+	if err != nil {
+		return nil, err
+	}
+	return &outFile{path: path, tmp: f.Name(), f: f}, nil
+}
+
+// appendOut continues path in place from size (what a checkpoint recorded):
+// anything written after it, a line half-written by a killed run, is cut.
+func appendOut(path string, size int64) (*outFile, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() < size {
+		err = fmt.Errorf("%s is shorter than the checkpoint recorded (%d < %d bytes)", path, fi.Size(), size)
+	}
+	if err == nil {
+		err = f.Truncate(size)
+	}
+	if err == nil {
+		_, err = f.Seek(size, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &outFile{path: path, f: f, size: size}, nil
+}
+
+// writeLine writes b and a newline in one write.
+func (o *outFile) writeLine(b []byte) error {
+	if o == nil {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err == nil {
+		line := make([]byte, 0, len(b)+1)
+		n, err := o.f.Write(append(append(line, b...), '\n'))
+		o.size += int64(n)
+		o.lines++
+		o.err = err
+	}
+	return o.err
+}
+
+// copyFrom appends everything r holds, and counts the lines in it.
+func (o *outFile) copyFrom(r io.Reader) (lines int, err error) {
+	if o == nil {
+		return 0, nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return 0, o.err
+	}
+	buf := make([]byte, 64<<10)
+	last := byte('\n')
+	for {
+		n, rerr := r.Read(buf)
+		for _, c := range buf[:n] {
+			if c == '\n' {
+				lines++
+			}
+		}
+		if n > 0 {
+			last = buf[n-1]
+			w, werr := o.f.Write(buf[:n])
+			o.size += int64(w)
+			if werr != nil {
+				o.err = werr
+				return lines, werr
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			o.err = rerr
+			return lines, rerr
+		}
+	}
+	if last != '\n' { // a last line without its newline
+		w, werr := o.f.Write([]byte{'\n'})
+		o.size += int64(w)
+		lines++
+		o.err = werr
+	}
+	o.lines += lines
+	return lines, o.err
+}
+
+// state returns the bytes and lines written so far.
+func (o *outFile) state() (size int64, lines int) {
+	if o == nil {
+		return 0, 0
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.size, o.lines
+}
+
+// sync flushes what was written to the disk.
+func (o *outFile) sync() error {
+	if o == nil {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err == nil {
+		o.err = o.f.Sync()
+	}
+	return o.err
+}
+
+// finish syncs and closes the file and puts it in place.
+func (o *outFile) finish() error {
+	if o == nil {
+		return nil
+	}
+	err := o.sync()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if o.tmp != "" {
+		if err == nil {
+			err = os.Rename(o.tmp, o.path)
+		} else {
+			os.Remove(o.tmp)
+		}
+	}
+	return err
+}
