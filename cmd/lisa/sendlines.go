@@ -119,7 +119,17 @@ func (s *sender) lines() error {
 	inFlight := map[int]readLine{} // SendSeq's index → the line
 	handed := 0
 	payloads := func(yield func(any) bool) {
-		for rl := range lines {
+		for {
+			var rl readLine
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					return
+				}
+				rl = l
+			case <-stopRead: // the reader may be blocked on standard input
+				return
+			}
 			mu.Lock()
 			inFlight[handed] = rl
 			handed++
