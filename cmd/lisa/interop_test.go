@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -289,4 +290,42 @@ func fileSize(t *testing.T, p string) int64 {
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
 	return fi.Size()
+}
+
+// TestServeUI runs `lisa serve -ui` and reads what the SDK sent from the
+// inspector's API on the same address.
+func TestServeUI(t *testing.T) {
+	cmd := exec.Command(binary(t), "serve", "-ui", "-addr", "127.0.0.1:0")
+	cmd.Env = credEnv()
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	require.True(t, sc.Scan())
+	_, base, ok := strings.Cut(sc.Text(), "listening on ")
+	require.True(t, ok, sc.Text())
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+
+	c, err := lisa.NewClient(tPlugin, tKey, tSecret, lisa.WithBaseURL(base))
+	require.NoError(t, err)
+	rcpt, err := c.Send(context.Background(), []byte(`{"productId":"ui-1"}`))
+	require.NoError(t, err)
+	resp, err := http.Get(base + "/api/requests")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), rcpt.RequestID)
+	assert.Contains(t, string(body), "ui-1")
+	assert.NotContains(t, string(body), tKey)
+	assert.NotContains(t, string(body), tSecret)
+	page, err := http.Get(base + "/")
+	require.NoError(t, err)
+	page.Body.Close()
+	assert.Equal(t, http.StatusOK, page.StatusCode)
 }

@@ -58,6 +58,7 @@ func cmdSend(e env, args []string) error {
 	fs.StringVar(&o.failedPath, "failed", "", "write what was not accepted to this file, verbatim, for a rerun")
 	fs.StringVar(&o.rejectedPath, "rejected", "", "write what can never be accepted as it is to this file instead of -failed")
 	fs.StringVar(&o.checkpointPath, "checkpoint", "", "record progress in this file and resume from it (with -ndjson, a FILE and -failed)")
+	fs.Float64Var(&o.rate, "rate", 0, "at most this many requests per second, retries included (0: no limit)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the requests that would be sent (API key masked) and send nothing")
 	files, err := fs.parse(e, args)
 	if err != nil {
@@ -66,7 +67,8 @@ func cmdSend(e env, args []string) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	client, err := e.client(creds, lisa.WithConcurrency(o.concurrency), lisa.WithTimeout(o.timeout), lisa.WithMaxRetries(o.retries))
+	client, err := e.client(creds, lisa.WithConcurrency(o.concurrency), lisa.WithTimeout(o.timeout), lisa.WithMaxRetries(o.retries),
+		lisa.WithRateLimit(o.rate, 1)) // a burst of 1 spaces the requests evenly
 	if err != nil {
 		return err
 	}
@@ -107,6 +109,7 @@ type sendOptions struct {
 	concurrency, retries                     int
 	timeout, grace                           time.Duration
 	failedPath, rejectedPath, checkpointPath string
+	rate                                     float64
 	dryRun                                   bool
 }
 

@@ -422,3 +422,18 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestSendRate(t *testing.T) {
+	srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+	defer srv.Close()
+	input, _ := catalog(t, 21)
+	code, _, errOut := runBin(t, binEnv(srv), nil, "send", input, "-ndjson", "-concurrency", "8", "-rate", "50")
+	require.Equal(t, exitOK, code, errOut)
+	reqs := srv.Requests()
+	require.Len(t, reqs, 21)
+	span := reqs[len(reqs)-1].Time.Sub(reqs[0].Time)
+	assert.GreaterOrEqual(t, span, 20*20*time.Millisecond*9/10, "21 requests at 50/s span at least 20 intervals of 20 ms")
+
+	code, _, _ = runBin(t, binEnv(srv), nil, "send", input, "-ndjson", "-rate", "-1")
+	assert.Equal(t, exitUsage, code)
+}
