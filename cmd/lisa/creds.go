@@ -15,13 +15,19 @@ type credFlags struct {
 	pluginID, apiKey, apiKeyFile, secret, secretFile, baseURL *string
 }
 
-func addCredFlags(fs *flagSet, withKey bool) credFlags {
+// addCredFlags adds the secret's flags and, withKey, the plugin id's and
+// the API key's; withURL, the base URL's.
+func addCredFlags(fs *flagSet, withKey, withURL bool) credFlags {
 	var c credFlags
+	empty := ""
+	c.baseURL = &empty
+	if withURL {
+		c.baseURL = fs.String("url", "", "ingest base URL (default $LISA_BASE_URL or "+lisa.DefaultBaseURL+")")
+	}
 	if withKey {
 		c.pluginID = fs.String("plugin-id", "", "plugin integration id (default $LISA_PLUGIN_ID)")
 		c.apiKey = fs.String("api-key", "", "API key; lands in shell history and process lists: prefer $LISA_API_KEY or -api-key-file")
 		c.apiKeyFile = fs.String("api-key-file", "", "read the API key from this file (a UTF-8 BOM, trailing spaces and CRLF are removed)")
-		c.baseURL = fs.String("url", "", "ingest base URL (default $LISA_BASE_URL or "+lisa.DefaultBaseURL+")")
 	}
 	c.secret = fs.String("secret", "", "signing secret; lands in shell history and process lists: prefer $LISA_SECRET or -secret-file")
 	c.secretFile = fs.String("secret-file", "", "read the signing secret from this file (a UTF-8 BOM, trailing spaces and CRLF are removed)")

@@ -180,6 +180,8 @@ func TestHelpHasExamples(t *testing.T) {
 			assert.Contains(t, out, "lisa "+cmd, args)
 		}
 	}
+	_, out, _ := runCLI(t, nil, "", "serve", "-h")
+	assert.NotContains(t, out, "-url", "serve's help shows no flag it does not use")
 	code, out, _ := runCLI(t, nil, "", "version")
 	assert.Equal(t, exitOK, code)
 	assert.Equal(t, fmt.Sprintf("lisa %s", lisa.Version), strings.Fields(out)[0]+" "+strings.Fields(out)[1])

@@ -48,7 +48,7 @@ func cmdSend(e env, args []string) error {
 			"  lisa send retry.ndjson -ndjson   # rerun exactly the lines that failed\n"+
 			"  lisa send catalog.ndjson -ndjson -failed retry.ndjson -checkpoint sync.ckpt   # resumable\n"+
 			"  echo '{\"productId\":\"123\",\"price\":19.99}' | lisa send -dry-run")
-	creds := addCredFlags(fs, true)
+	creds := addCredFlags(fs, true, true)
 	var o sendOptions
 	fs.BoolVar(&o.ndjson, "ndjson", false, "the input holds one JSON payload per line (blank lines are skipped)")
 	fs.IntVar(&o.concurrency, "concurrency", lisa.DefaultConcurrency, fmt.Sprintf("notifications in flight at once, 1 to %d (with -ndjson)", lisa.MaxConcurrency))

@@ -27,7 +27,7 @@ func cmdServe(e env, args []string) error {
 	ui := fs.Bool("ui", false, "serve the inspector page at / on the same address")
 	keep := fs.Int("keep", inspect.DefaultKeep, "with -ui: how many requests the page keeps")
 	recordPath := fs.String("record", "", "with -ui: append every accepted body to this file as NDJSON")
-	creds := addCredFlags(fs, true)
+	creds := addCredFlags(fs, true, false)
 	files, err := fs.parse(e, args)
 	if err != nil {
 		return err

@@ -17,7 +17,7 @@ func cmdSign(e env, args []string) error {
 	fs := newFlagSet("sign", "Print the lower-case hex HMAC-SHA256 of the bytes, keyed with the secret.\n"+
 		"The signature covers the bytes exactly as given: no newline is added or stripped.",
 		"  LISA_SECRET=… lisa sign body.json\n  printf '%s' '{\"productId\":\"123\"}' | lisa sign -secret-file secret.txt")
-	creds := addCredFlags(fs, false)
+	creds := addCredFlags(fs, false, false)
 	files, err := fs.parse(e, args)
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func cmdSign(e env, args []string) error {
 func cmdVerify(e env, args []string) error {
 	fs := newFlagSet("verify", "Check a hex HMAC-SHA256 signature of the bytes; exit 0 if valid, 1 if not.",
 		"  LISA_SECRET=… lisa verify -signature 10c8d5a5…3986 body.json && echo ok")
-	creds := addCredFlags(fs, false)
+	creds := addCredFlags(fs, false, false)
 	sig := fs.String("signature", "", "the hex signature to check (required)")
 	files, err := fs.parse(e, args)
 	if err != nil {
