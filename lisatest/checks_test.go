@@ -3,6 +3,7 @@ package lisatest_test
 import (
 	"bytes"
 	"encoding/json"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -84,32 +85,56 @@ func TestChecksInDocumentedOrder(t *testing.T) {
 
 // FuzzChecks throws arbitrary requests at the handler: it must never panic,
 // must answer one of the documented statuses, and must accept only a request
-// that is correctly authorised, signed and JSON.
+// that is correctly authorised, signed with lower-case hex, and JSON, with
+// exactly one Authorization, X-Hmac-Signature and JSON Content-Type header.
+// An empty sig2, auth2 or ctype2 sends no second header of that name.
 func FuzzChecks(f *testing.F) {
 	signer := lisa.NewSigner([]byte(secret))
-	f.Add("POST", "/plugin-notifications/"+pluginID+"/updates", "ApiKey "+apiKey, signer.Sign([]byte(`{}`)), []byte(`{}`))
-	f.Add("POST", "/plugin-notifications/"+pluginID+"/updates", "ApiKey "+apiKey, "", []byte(`{}`))
-	f.Add("GET", "/", "", "zz", []byte(nil))
-	f.Add("POST", "/plugin-notifications/"+pluginID+"/updates", "ApiKey x", strings.Repeat("A", 64), []byte(`[1,2`))
+	path := "/plugin-notifications/" + pluginID + "/updates"
+	good := signer.Sign([]byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", good, "", "application/json", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", good, "", "application/json; charset=utf-8", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", "", "", "application/json", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", strings.ToUpper(good), "", "application/json", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", good, good, "application/json", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "ApiKey "+apiKey, good, "", "application/json", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", good, "", "text/plain", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", good, "", "", "", []byte(`{}`))
+	f.Add("POST", path, "ApiKey "+apiKey, "", good, "", "application/json", "application/json", []byte(`{}`))
+	f.Add("GET", "/", "", "", "zz", "", "", "", []byte(nil))
+	f.Add("POST", path, "ApiKey x", "", strings.Repeat("A", 64), "", "application/json", "", []byte(`[1,2`))
 	h := lisatest.NewHandler(pluginID, apiKey, secret, lisatest.WithoutRecords())
-	f.Fuzz(func(t *testing.T, method, path, auth, sig string, body []byte) {
+	f.Fuzz(func(t *testing.T, method, path, auth, auth2, sig, sig2, ctype, ctype2 string, body []byte) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
 		}
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
 		req.Method = method
 		req.URL.Path, req.URL.RawPath = path, ""
-		req.Header.Set("Authorization", auth)
-		req.Header.Set(lisa.SignatureHeader, sig)
-		req.Header.Set("Content-Type", "application/json")
+		req.Header = http.Header{}
+		for name, values := range map[string][]string{
+			"Authorization": {auth, auth2}, lisa.SignatureHeader: {sig, sig2}, "Content-Type": {ctype, ctype2},
+		} {
+			for _, v := range values {
+				if v != "" {
+					req.Header.Add(name, v)
+				}
+			}
+		}
+		sent := req.Header.Clone() // what the checks may not have changed
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		switch w.Code {
 		case 202:
 			require.Equal(t, "POST", method)
-			require.Equal(t, "ApiKey "+apiKey, req.Header.Get("Authorization"))
+			require.Equal(t, []string{"ApiKey " + apiKey}, sent.Values("Authorization"))
+			require.Len(t, sent.Values(lisa.SignatureHeader), 1)
 			require.True(t, signer.Verify(body, sig))
 			require.Equal(t, strings.ToLower(sig), sig, "lower-case hex only")
+			require.Len(t, sent.Values("Content-Type"), 1)
+			mt, _, err := mime.ParseMediaType(ctype)
+			require.NoError(t, err)
+			require.Equal(t, "application/json", mt)
 			require.True(t, json.Valid(body))
 		case 400, 401, 404, 405, 413, 415:
 			var e struct{ Error string }

@@ -85,3 +85,22 @@ func TestBadGatewayHasHTMLBody(t *testing.T) {
 	assert.Contains(t, apiErr.Body, "<h1>502 Bad Gateway</h1>")
 	assert.True(t, errors.Is(err, lisa.ErrServer))
 }
+
+// TestDelayEndsWhenTheClientHangsUp: a long Delay before processing ends as
+// soon as the client goes away, so Close does not wait out the delay.
+func TestDelayEndsWhenTheClientHangsUp(t *testing.T) {
+	srv := lisatest.NewServer(pluginID, apiKey, secret)
+	srv.Script(lisatest.Fault{Delay: time.Hour})
+	c, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(srv.URL), lisa.WithTimeout(100*time.Millisecond), lisa.WithMaxRetries(0))
+	require.NoError(t, err)
+	_, err = c.Send(context.Background(), []byte(`{"productId":"1"}`))
+	require.Error(t, err)
+	c.CloseIdleConnections()
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close is waiting out the hour-long delay of a request whose client is gone")
+	}
+}

@@ -29,17 +29,38 @@ type Request struct {
 // Format prints the notification with the API key in Authorization masked,
 // under every verb; the Header field itself keeps the raw value.
 func (n Notification) Format(f fmt.State, verb rune) {
-	type plain Notification // the same fields, without this method
-	p := plain(n)
-	p.Header = maskAuthorization(n.Header)
-	fmt.Fprintf(f, fmt.FormatString(f, verb), p)
+	type Notification notificationFields // the name %#v shows
+	fmt.Fprintf(f, fmt.FormatString(f, verb), Notification(n.masked()))
 }
 
 // Format prints the request with the API key in Authorization masked,
 // under every verb; the Header field itself keeps the raw value.
 func (r Request) Format(f fmt.State, verb rune) {
-	type plain Request // the same fields; Notification's Format masks the header
-	fmt.Fprintf(f, fmt.FormatString(f, verb), plain(r))
+	// The same names and fields as the real types, without their Format
+	// methods: a type that embedded Notification would take on its Format
+	// and print only the Notification's fields.
+	type Notification notificationFields
+	type Request struct {
+		Notification
+		Method string
+		Path   string
+		Status int
+		Reason string
+		Fault  string
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), Request{
+		Notification(r.Notification.masked()), r.Method, r.Path, r.Status, r.Reason, r.Fault,
+	})
+}
+
+// notificationFields is a Notification without its methods.
+type notificationFields Notification
+
+// masked returns n's fields with Authorization masked in a copy of Header.
+func (n Notification) masked() notificationFields {
+	p := notificationFields(n)
+	p.Header = maskAuthorization(n.Header)
+	return p
 }
 
 // maskAuthorization returns h with each Authorization value reduced to its

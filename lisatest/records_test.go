@@ -3,6 +3,9 @@ package lisatest_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hello-lisa/lisa-go"
@@ -54,4 +57,29 @@ func TestPrintingNeverShowsTheKey(t *testing.T) {
 		}
 	}
 	assert.Contains(t, fmt.Sprintf("%v", received[0]), "ApiKey ****", "masked, not dropped")
+}
+
+// TestPrintingARequestShowsItsOwnFields prints a request under every verb:
+// the Authorization value is masked, and the fields beside the embedded
+// Notification (method, path, status, reason, fault) still show.
+func TestPrintingARequestShowsItsOwnFields(t *testing.T) {
+	r := lisatest.Request{
+		Notification: lisatest.Notification{Header: http.Header{"Authorization": {"ApiKey " + apiKey}}},
+		Method:       "PUT", Path: "/plugin-notifications/p/updates", Status: 405,
+		Reason: "method must be POST", Fault: "status 503",
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, r)
+		for _, want := range []string{"PUT", r.Path, "405", r.Reason, r.Fault, "ApiKey ****"} {
+			assert.Contains(t, out, want, "%s of a Request", verb)
+		}
+		assert.NotContains(t, out, apiKey, "%s of a Request", verb)
+	}
+	// A field added to Request must be added to its Format too.
+	typ := reflect.TypeOf(r)
+	for i := 0; i < typ.NumField(); i++ {
+		assert.Contains(t, fmt.Sprintf("%+v", r), typ.Field(i).Name+":", "Request.Format misses a field")
+	}
+	assert.True(t, strings.HasPrefix(fmt.Sprintf("%#v", r), "lisatest.Request{Notification:lisatest.Notification{"), fmt.Sprintf("%#v", r))
+	assert.True(t, strings.HasPrefix(fmt.Sprintf("%#v", r.Notification), "lisatest.Notification{"), fmt.Sprintf("%#v", r.Notification))
 }

@@ -28,6 +28,7 @@
 package lisatest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -116,6 +117,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Fault = fault.kind()
 		reason = "injected fault: " + req.Fault
 		if !fault.Process && fault.Delay > 0 {
+			// Read the body first (bounded, as the checks do): until it is
+			// read, net/http does not notice a client that hung up, and the
+			// wait, and so Close, would last the whole delay.
+			body, _ := io.ReadAll(io.LimitReader(r.Body, lisa.MaxPayloadBytes+1))
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			wait(r, fault.Delay)
 		}
 	}
