@@ -36,7 +36,10 @@ const maxSuccessDrain = 64 << 10
 type Client struct {
 	url         *url.URL // the endpoint notifications are POSTed to
 	pluginID    string
-	creds       *credentials // behind a pointer: fmt prints its address only
+	// creds is a closure: fmt prints a func as an address under every verb,
+	// even through reflection (a Client in an unexported field), where a
+	// pointer's target would be printed by a verb that does not fit it.
+	creds func() *credentials
 	signer      *Signer
 	userAgent   []string // header values shared, read-only, by every request
 	contentType []string
@@ -56,7 +59,27 @@ type credentials struct {
 	authorization []string // the Authorization header value, "ApiKey <key>"
 	apiKey        string
 	secret        string
-	echoes        []*regexp.Regexp // every JSON spelling of apiKey and secret, for redact
+	byLength      []string         // apiKey and secret, the longer first
+	echoes        []*regexp.Regexp // every JSON spelling of byLength's, for redact
+}
+
+// maxCredentialBytes bounds the API key and the secret (real ones are tens
+// of bytes), which also bounds the cost of redacting them from error bodies.
+const maxCredentialBytes = 1024
+
+// newCredentials keeps the credentials and the patterns that find them in
+// an echo, the longer credential first: redacting a secret that contains
+// the API key must not leave the rest of the secret behind.
+func newCredentials(apiKey, secret string) *credentials {
+	cr := &credentials{authorization: []string{"ApiKey " + apiKey}, apiKey: apiKey, secret: secret}
+	cr.byLength = []string{secret, apiKey}
+	if len(apiKey) > len(secret) {
+		cr.byLength = []string{apiKey, secret}
+	}
+	for _, v := range cr.byLength {
+		cr.echoes = append(cr.echoes, jsonSpellings(v))
+	}
+	return cr
 }
 
 // Format prints a fixed text under every verb: a value that holds
@@ -94,6 +117,9 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 	if secret == "" {
 		return nil, errors.New("lisa: secret is empty")
 	}
+	if len(apiKey) > maxCredentialBytes || len(secret) > maxCredentialBytes {
+		return nil, fmt.Errorf("lisa: apiKey and secret must be at most %d bytes", maxCredentialBytes)
+	}
 	cfg := defaultConfig()
 	for i, opt := range opts {
 		if opt == nil {
@@ -113,15 +139,11 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 	if err != nil {
 		return nil, errors.New("lisa: base URL and pluginID do not make a valid URL")
 	}
+	creds := newCredentials(apiKey, secret)
 	c := &Client{
 		url:      u,
 		pluginID: pluginID,
-		creds: &credentials{
-			authorization: []string{"ApiKey " + apiKey},
-			apiKey:        apiKey,
-			secret:        secret,
-			echoes:        []*regexp.Regexp{jsonSpellings(apiKey), jsonSpellings(secret)},
-		},
+		creds:       func() *credentials { return creds },
 		signer:      NewSigner([]byte(secret)),
 		userAgent:   []string{userAgent(cfg.userAgent)},
 		contentType: []string{"application/json"},
@@ -266,6 +288,9 @@ func defaultTransport(concurrency int) http.RoundTripper {
 // CloseIdleConnections closes the idle connections of the client's
 // transport. Call it when the client is no longer needed.
 func (c *Client) CloseIdleConnections() {
+	if c == nil {
+		return
+	}
 	if ci, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
@@ -275,6 +300,9 @@ func (c *Client) CloseIdleConnections() {
 func (c *Client) String() string {
 	if c == nil {
 		return "lisa.Client(nil)"
+	}
+	if c.url == nil {
+		return "lisa.Client{} (zero: use NewClient)"
 	}
 	return fmt.Sprintf("lisa.Client{pluginID: %q, endpoint: %q, apiKey: redacted, secret: redacted}", c.pluginID, c.url.String())
 }

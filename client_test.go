@@ -50,6 +50,8 @@ func TestNewClientValidates(t *testing.T) {
 		{"newline in api key", "p", "k\r\nX-Evil: 1", "s", nil, "apiKey"},
 		{"spaces around api key", "p", " k ", "s", nil, "apiKey"},
 		{"empty secret", "p", "k", "", nil, "secret"},
+		{"huge secret", "p", "k", strings.Repeat("s", 1025), nil, "secret"},
+		{"huge api key", "p", strings.Repeat("k", 1025), "s", nil, "apiKey"},
 		{"relative base URL", "p", "k", "s", []lisa.Option{lisa.WithBaseURL("/x")}, "base URL"},
 		{"plain http to a remote host", "p", "k", "s", []lisa.Option{lisa.WithBaseURL("http://ingest.hello-lisa.com")}, "https"},
 		{"ftp base URL", "p", "k", "s", []lisa.Option{lisa.WithBaseURL("ftp://127.0.0.1")}, "scheme"},
@@ -211,4 +213,42 @@ func TestClientValuesDoNotPrintCredentials(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClientInAnUnexportedFieldDoesNotPrintCredentials: fmt cannot call
+// Format on an unexported field and prints it by reflection; a verb that
+// does not fit a pointer then printed what the pointer held.
+func TestClientInAnUnexportedFieldDoesNotPrintCredentials(t *testing.T) {
+	c, err := lisa.NewClient(testPluginID, testAPIKey, testSecret)
+	require.NoError(t, err)
+	type app struct {
+		lisa lisa.Client
+		name string
+	}
+	type wrap struct{ x any }
+	for name, v := range map[string]any{
+		"unexported field":     app{lisa: *c, name: "a"},
+		"pointer to it":        &app{lisa: *c},
+		"any in a field":       wrap{*c},
+		"slice of them":        []wrap{{*c}},
+		"unexported pointer":   struct{ c *lisa.Client }{c},
+		"zero in a field":      app{},
+		"nil pointer in field": struct{ c *lisa.Client }{},
+	} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d", "%t", "%e", "%U", "%c", "%p"} {
+			out := fmt.Sprintf(verb, v)
+			assert.NotContains(t, out, testAPIKey, "%s with %s", name, verb)
+			assert.NotContains(t, out, testSecret, "%s with %s", name, verb)
+		}
+	}
+}
+
+// TestNilAndZeroClientMethods: methods on a nil or zero Client do not panic.
+func TestNilAndZeroClientMethods(t *testing.T) {
+	var nilClient *lisa.Client
+	assert.NotPanics(t, nilClient.CloseIdleConnections)
+	assert.NotPanics(t, func() { _ = nilClient.String() })
+	zero := &lisa.Client{}
+	assert.NotPanics(t, zero.CloseIdleConnections)
+	assert.NotPanics(t, func() { _ = zero.String(); _ = zero.GoString() })
 }

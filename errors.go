@@ -239,7 +239,7 @@ func excerpt(s string, n int) string {
 	if len(s) > n {
 		s, cut = s[:n], true
 	}
-	s = strings.ToValidUTF8(s, "")
+	s = strings.ToValidUTF8(s, "\uFFFD") // not "": that could join two pieces
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
@@ -259,15 +259,17 @@ func excerpt(s string, n int) string {
 func (cr *credentials) redact(body []byte, cut bool) string {
 	s := string(body)
 	longest := 0
-	for i, v := range []string{cr.apiKey, cr.secret} {
-		if v == "" {
-			continue
-		}
+	for _, v := range cr.byLength {
 		s = strings.ReplaceAll(s, v, "[REDACTED]") // covers bytes the pattern cannot
-		if re := cr.echoes[i]; re != nil {
+		longest = max(longest, len(v))
+	}
+	// Invalid UTF-8 left now becomes U+FFFD, not nothing: dropping it later
+	// could join the pieces of a credential again after the patterns ran.
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for _, re := range cr.echoes {
+		if re != nil {
 			s = re.ReplaceAllLiteralString(s, "[REDACTED]")
 		}
-		longest = max(longest, len(v))
 	}
 	if cut {
 		// A JSON spelling takes at most 6 bytes per byte of the credential

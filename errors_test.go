@@ -334,3 +334,31 @@ func ExampleIsRetryable() {
 	// 503 twice, retryable later: true true
 	// 400, retryable later: false
 }
+
+// TestRedactionOfNestedAndSplicedCredentials: a secret that contains the
+// API key is redacted whole, and invalid UTF-8 inside an echoed credential
+// cannot put it back together in Error (which drops invalid bytes).
+func TestRedactionOfNestedAndSplicedCredentials(t *testing.T) {
+	for name, tc := range map[string]struct{ key, secret, echo string }{
+		"secret starts with the key": {"abc123", "abc123-SECRETTAIL-xyz", "abc123-SECRETTAIL-xyz"},
+		"key contains the secret":    {"KEYHEAD-s3cr3t", "s3cr3t", "KEYHEAD-s3cr3t and s3cr3t"},
+		"invalid byte inside":        {"some-api-key", "s3cr3t-value-000", "s3cr3t-\xffvalue-000"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := newRecorder(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"echo":"`+tc.echo+`"}`)
+			})
+			c, err := lisa.NewClient(testPluginID, tc.key, tc.secret, lisa.WithBaseURL(rec.URL))
+			require.NoError(t, err)
+			_, err = c.Send(context.Background(), product{"1", 2})
+			var apiErr *lisa.APIError
+			require.ErrorAs(t, err, &apiErr)
+			for _, text := range []string{err.Error(), apiErr.Body} {
+				assert.NotContains(t, text, "SECRETTAIL")
+				assert.NotContains(t, text, tc.secret)
+				assert.NotContains(t, text, tc.key)
+			}
+		})
+	}
+}

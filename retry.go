@@ -67,6 +67,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		c.returnToken() // the retry the token paid for never ran
 		return false, ctx.Err()
 	case <-t.C:
 	}
@@ -74,9 +75,18 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	// and any Retry-After cooldown; a wait past the deadline ends the Send
 	// with an error matching ErrThrottled.
 	if err := c.throttle.wait(ctx); err != nil {
+		c.returnToken()
 		return false, err
 	}
 	return true, nil
+}
+
+// returnToken gives back the budget token taken for a retry that did not
+// happen.
+func (c *Client) returnToken() {
+	if c.budget != nil {
+		c.budget.refill()
+	}
 }
 
 // maxRetryDrain bounds how much of a retried answer is read so that its

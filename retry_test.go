@@ -279,3 +279,16 @@ func TestBackoffDoesNotSleepIntoTheDeadline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, rcpt.Attempts)
 }
+
+// TestACancelledRetryGivesItsTokenBack: the budget token taken for a retry
+// is returned when the context ends during the wait before it.
+func TestACancelledRetryGivesItsTokenBack(t *testing.T) {
+	rec := newRecorder(t, status(http.StatusServiceUnavailable))
+	c, err := lisa.NewClient(testPluginID, testAPIKey, testSecret, lisa.WithBaseURL(rec.URL), lisa.WithBackoff(time.Hour, time.Hour))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err = c.Send(ctx, product{"1", 2})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, lisa.DefaultRetryBudget, c.Stats().RetryBudget, "no retry ran, so no token is spent")
+}

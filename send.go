@@ -152,7 +152,7 @@ func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) 
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyRead))
 	apiErr := &APIError{
 		StatusCode: resp.StatusCode,
-		Body:       c.creds.redact(excerpt, len(excerpt) == maxErrorBodyRead),
+		Body:       c.creds().redact(excerpt, len(excerpt) == maxErrorBodyRead),
 		RequestID:  st.requestID,
 		Attempts:   st.attempts,
 		stop:       st.stop,
@@ -176,7 +176,7 @@ func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request,
 	st.url = *c.url
 	st.headerVals = [2]string{c.signer.Sign(body), st.requestID}
 	h := make(http.Header, 5)
-	h["Authorization"] = c.creds.authorization
+	h["Authorization"] = c.creds().authorization
 	h["Content-Type"] = c.contentType
 	h[SignatureHeader] = st.headerVals[0:1:1]
 	h[RequestIDHeader] = st.headerVals[1:2:2]
