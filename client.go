@@ -34,12 +34,12 @@ const maxSuccessDrain = 64 << 10
 // Client sends product-update notifications for one plugin integration. It is
 // safe for concurrent use by many goroutines; create one and share it.
 type Client struct {
-	url         *url.URL // the endpoint notifications are POSTed to
-	pluginID    string
+	url      *url.URL // the endpoint notifications are POSTed to
+	pluginID string
 	// creds is a closure: fmt prints a func as an address under every verb,
 	// even through reflection (a Client in an unexported field), where a
 	// pointer's target would be printed by a verb that does not fit it.
-	creds func() *credentials
+	creds       func() *credentials
 	signer      *Signer
 	userAgent   []string // header values shared, read-only, by every request
 	contentType []string
@@ -141,8 +141,8 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 	}
 	creds := newCredentials(apiKey, secret)
 	c := &Client{
-		url:      u,
-		pluginID: pluginID,
+		url:         u,
+		pluginID:    pluginID,
 		creds:       func() *credentials { return creds },
 		signer:      NewSigner([]byte(secret)),
 		userAgent:   []string{userAgent(cfg.userAgent)},
