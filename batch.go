@@ -86,7 +86,10 @@ func (c *Client) SendAll(ctx context.Context, payloads []any) []Result {
 // and each payload yields a *SendError matching ErrNotSent (see SendAll), so
 // every input is accounted for. Stopping the range loop early cancels the
 // sends in flight, stops reading the sequence and drops their results;
-// SendSeq returns only after its goroutines have ended. A panic in the
+// SendSeq returns only after its goroutines have ended, which includes the
+// one reading the sequence: a sequence blocked waiting for input (a
+// channel nobody writes to any more) holds an early break until it yields
+// or returns. A panic in the
 // sequence or in a payload's MarshalJSON stops the batch the same way and is
 // raised again in the goroutine ranging over SendSeq, as SendAll does.
 func (c *Client) SendSeq(ctx context.Context, payloads iter.Seq[any]) iter.Seq[Result] {

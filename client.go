@@ -65,7 +65,7 @@ type credentials struct {
 
 // maxCredentialBytes bounds the API key and the secret (real ones are tens
 // of bytes), which also bounds the cost of redacting them from error bodies.
-const maxCredentialBytes = 1024
+const maxCredentialBytes = 256
 
 // newCredentials keeps the credentials and the patterns that find them in
 // an echo, the longer credential first: redacting a secret that contains
