@@ -57,7 +57,10 @@ func run(catalog string, live bool, baseURL string, concurrency int, failedPath 
 		lisa.WithUserAgent("catalogsync-example/1.0"),
 	}
 	if !live {
-		opts = append(opts, lisa.WithBackoff(10*time.Millisecond, 200*time.Millisecond))
+		// The local server fails one request in ten at random, so with the
+		// default four attempts about one run in thirty would lose a product
+		// (300 × 0.1⁴). Nine attempts make that one run in millions.
+		opts = append(opts, lisa.WithBackoff(10*time.Millisecond, 200*time.Millisecond), lisa.WithMaxRetries(8))
 	}
 	if verbose {
 		opts = append(opts, lisa.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
