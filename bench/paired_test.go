@@ -25,7 +25,11 @@ import (
 //   - interleave: each goroutine alternates one SDK and one bare send and
 //     times each, so both sides share every moment of the round;
 //   - goroutine: one new goroutine per send, like `go client.Send(…)` from
-//     an HTTP handler.
+//     an HTTP handler;
+//   - handler: as goroutine, but each send is given a context that is
+//     cancelled when it returns, like an HTTP handler's r.Context(). A
+//     cancellable context costs net/http some work on every request, which
+//     the SDK pays in every mode: its per-attempt timeout is one.
 //
 // For pool and goroutine it also prints the median ratio of CPU time (the
 // whole process's, client and server: a header the SDK adds costs the
@@ -110,7 +114,10 @@ var pairedModes = []pairedMode{
 		return pairSample{wall: d}, err
 	}},
 	{"goroutine", func(a, b sendImpl, swap bool, conc, sends int, p product) (pairSample, error) {
-		return backToBack(a, b, swap, func(fn sendFunc) (time.Duration, error) { return perSendGoroutine(conc, sends, p, fn) })
+		return backToBack(a, b, swap, func(fn sendFunc) (time.Duration, error) { return perSendGoroutine(conc, sends, p, false, fn) })
+	}},
+	{"handler", func(a, b sendImpl, swap bool, conc, sends int, p product) (pairSample, error) {
+		return backToBack(a, b, swap, func(fn sendFunc) (time.Duration, error) { return perSendGoroutine(conc, sends, p, true, fn) })
 	}},
 }
 
@@ -207,7 +214,9 @@ func pool(conc, sends int, p product, fn sendFunc) (time.Duration, error) {
 }
 
 // perSendGoroutine starts one goroutine per send, at most conc at a time.
-func perSendGoroutine(conc, sends int, p product, fn sendFunc) (time.Duration, error) {
+// With cancellable, each send gets a context of its own that is cancelled
+// when it returns, as an HTTP handler's r.Context() is.
+func perSendGoroutine(conc, sends int, p product, cancellable bool, fn sendFunc) (time.Duration, error) {
 	var failed atomic.Value
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, conc)
@@ -217,7 +226,13 @@ func perSendGoroutine(conc, sends int, p product, fn sendFunc) (time.Duration, e
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if err := fn(context.Background(), p); err != nil {
+			ctx := context.Background()
+			if cancellable {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				defer cancel()
+			}
+			if err := fn(ctx, p); err != nil {
 				failed.Store(err)
 			}
 		}()
