@@ -2,7 +2,8 @@
 # compare.sh: run the SDK and its baselines alternately (A B A B …) in one
 # process, over ROUNDS rounds, and print median ratios; then the paired
 # harness (bench/paired_test.go): PAIRED_ROUNDS rounds, each giving one
-# SDK ÷ bare ratio per mode, summarised as median, IQR and how many rounds
+# SDK ÷ bare ratio per mode, summarised as median (with a 95% confidence
+# interval), IQR, how many rounds
 # the SDK was the slower.
 #
 #   bash bench/compare.sh                 # all benchmarks, 5 rounds of 1s each
