@@ -3,8 +3,7 @@
 # process, over ROUNDS rounds, and print median ratios; then the paired
 # harness (bench/paired_test.go): PAIRED_ROUNDS rounds, each giving one
 # SDK ÷ bare ratio per mode, summarised as median (with a 95% confidence
-# interval), IQR, how many rounds
-# the SDK was the slower.
+# interval), IQR, how many rounds the SDK was the slower, and CPU ratio.
 #
 #   bash bench/compare.sh                 # all benchmarks, 5 rounds of 1s each
 #   ROUNDS=7 BENCH='Send$' bash bench/compare.sh
