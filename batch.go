@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,9 @@ var errAfterUnauthorized = fmt.Errorf("%w: an earlier notification of this batch
 // A panic in a payload's MarshalJSON (or other user code run by a send) does
 // not crash the program from SendAll's goroutines: SendAll stops starting
 // sends, waits for those in flight, and panics in the caller's goroutine
-// with an error that wraps the value and holds the original stack.
+// with an error that wraps the value and holds the original stack. A
+// runtime.Goexit there (t.FailNow in a MarshalJSON) is repeated in the
+// caller's goroutine the same way.
 func (c *Client) SendAll(ctx context.Context, payloads []any) []Result {
 	results := make([]Result, len(payloads))
 	if err := c.usable(ctx, "SendAll"); err != nil {
@@ -64,10 +67,12 @@ func (c *Client) SendAll(ctx context.Context, payloads []any) []Result {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			defer b.recoverPanic()
+			returned := false
+			defer func() { b.recoverPanic(recover(), returned) }()
 			for i := int(next.Add(1) - 1); i < len(payloads) && !b.panicked(); i = int(next.Add(1) - 1) {
 				results[i] = b.send(ctx, i, payloads[i])
 			}
+			returned = true
 		}()
 	}
 	workers.Wait()
@@ -91,7 +96,8 @@ func (c *Client) SendAll(ctx context.Context, payloads []any) []Result {
 // channel nobody writes to any more) holds an early break until it yields
 // or returns. A panic in the
 // sequence or in a payload's MarshalJSON stops the batch the same way and is
-// raised again in the goroutine ranging over SendSeq, as SendAll does.
+// raised again in the goroutine ranging over SendSeq, as SendAll does; so
+// is a runtime.Goexit.
 func (c *Client) SendSeq(ctx context.Context, payloads iter.Seq[any]) iter.Seq[Result] {
 	return func(yield func(Result) bool) {
 		if payloads == nil {
@@ -115,24 +121,29 @@ func (c *Client) SendSeq(ctx context.Context, payloads iter.Seq[any]) iter.Seq[R
 			workers.Add(1)
 			go func() {
 				defer workers.Done()
-				defer b.recoverPanic()
+				returned := false
+				defer func() { b.recoverPanic(recover(), returned) }()
 				for j := range jobs {
 					out <- b.send(inner, j.index, j.payload)
 				}
+				returned = true
 			}()
 		}
 		go func() { // the feeder: the only reader of the sequence
 			defer close(jobs)
-			defer b.recoverPanic()
+			returned := false
+			defer func() { b.recoverPanic(recover(), returned) }()
 			i := 0
 			for p := range payloads {
 				select {
 				case jobs <- job{i, p}:
 					i++
 				case <-b.quit:
+					returned = true
 					return
 				}
 			}
+			returned = true
 		}()
 		go func() {
 			workers.Wait() // the workers end after the feeder closes jobs
@@ -174,6 +185,7 @@ type batch struct {
 	c            *Client
 	unauthorized atomic.Bool                    // a 401 was answered: send no more
 	panic        atomic.Pointer[GoroutinePanic] // the first panic of user code
+	goexit       atomic.Bool                    // user code called runtime.Goexit
 	cancel       context.CancelFunc             // SendSeq: ends the sends in flight
 	quit         chan struct{}                  // SendSeq: closed to stop the feeder
 	stopOnce     sync.Once
@@ -201,16 +213,22 @@ func (b *batch) send(ctx context.Context, i int, payload any) Result {
 	return r
 }
 
-// recoverPanic, deferred in each goroutine, keeps the first panic and stops
-// the batch.
-func (b *batch) recoverPanic() {
-	if v := recover(); v != nil {
+// recoverPanic, called with recover() by a deferred function in each
+// goroutine, keeps the first panic and stops the batch. returned tells a
+// goroutine that ended normally from one ended by runtime.Goexit in user
+// code (t.FailNow in a MarshalJSON, say), which recover does not see; that
+// too stops the batch, or its payload's result would be lost without a word.
+func (b *batch) recoverPanic(v any, returned bool) {
+	if v != nil {
 		b.panic.CompareAndSwap(nil, &GoroutinePanic{Value: v, Stack: debug.Stack()})
+		b.stop()
+	} else if !returned {
+		b.goexit.Store(true)
 		b.stop()
 	}
 }
 
-func (b *batch) panicked() bool { return b.panic.Load() != nil }
+func (b *batch) panicked() bool { return b.panic.Load() != nil || b.goexit.Load() }
 
 // stop ends SendSeq's feeder and the sends in flight; SendAll has neither.
 func (b *batch) stop() {
@@ -224,10 +242,15 @@ func (b *batch) stop() {
 	})
 }
 
-// repanic raises, in the caller's goroutine, a panic kept by recoverPanic.
+// repanic raises, in the caller's goroutine, a panic kept by recoverPanic,
+// or repeats a runtime.Goexit there (as golang.org/x/sync/singleflight
+// does), so that a t.FailNow ends the test that called SendAll.
 func (b *batch) repanic() {
 	if p := b.panic.Load(); p != nil {
 		panic(p)
+	}
+	if b.goexit.Load() {
+		runtime.Goexit()
 	}
 }
 

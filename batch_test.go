@@ -385,3 +385,55 @@ func TestUserPanicsReachTheCaller(t *testing.T) {
 		})
 	}
 }
+
+type goexiting struct{}
+
+// MarshalJSON ends its goroutine, as a t.FailNow called there would.
+func (goexiting) MarshalJSON() ([]byte, error) { runtime.Goexit(); return nil, nil }
+
+// endedByGoexit runs f in a goroutine of its own and reports whether
+// runtime.Goexit ended it (rather than a return or a panic).
+func endedByGoexit(f func()) bool {
+	ended := make(chan bool)
+	go func() {
+		returned := false
+		defer func() { ended <- !returned && recover() == nil }()
+		f()
+		returned = true
+	}()
+	return <-ended
+}
+
+// TestUserGoexitReachesTheCaller: a runtime.Goexit in user code run on
+// SendAll's or SendSeq's goroutines used to end only that goroutine, so its
+// payload's result was lost without a word (a zero Result in SendAll, none
+// at all in SendSeq). It now stops the batch and is repeated in the
+// caller's goroutine, after every goroutine of the batch has ended.
+func TestUserGoexitReachesTheCaller(t *testing.T) {
+	rec := newRecorder(t, status(http.StatusAccepted))
+	c := newTestClient(t, rec.URL, lisa.WithConcurrency(3))
+	payloads := []any{product{"1", 1}, goexiting{}, product{"2", 1}, goexiting{}, product{"3", 1}}
+	runs := map[string]func(){
+		"SendAll MarshalJSON": func() { c.SendAll(context.Background(), payloads) },
+		"SendSeq MarshalJSON": func() {
+			for range c.SendSeq(context.Background(), slices.Values(payloads)) {
+			}
+		},
+		"SendSeq sequence": func() {
+			seq := func(yield func(any) bool) {
+				yield(product{"1", 1})
+				runtime.Goexit()
+			}
+			for range c.SendSeq(context.Background(), seq) {
+			}
+		},
+	}
+	for name, run := range runs {
+		t.Run(name, func(t *testing.T) {
+			baseline := runtime.NumGoroutine()
+			assert.True(t, endedByGoexit(run), "the caller's goroutine goes on as if every payload had a result")
+			c.CloseIdleConnections()
+			waitForGoroutines(t, baseline)
+		})
+	}
+}

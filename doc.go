@@ -77,7 +77,7 @@
 // SendAll and SendSeq stop starting sends after a 401; the payloads they
 // did not send match ErrNotSent and ErrUnauthorized. A panic in user code
 // on their goroutines is raised again in the caller's as a
-// *GoroutinePanic.
+// *GoroutinePanic, and a runtime.Goexit there is repeated in the caller's.
 //
 // # Retries
 //
