@@ -22,8 +22,14 @@ type attemptTransport struct {
 // RoundTrip runs one attempt under the per-attempt timeout, which keeps
 // running until the answer's body is closed.
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if deadline, ok := req.Context().Deadline(); ok && time.Until(deadline) <= t.watch.timeout {
+		// The caller's context ends first, so it bounds the attempt already;
+		// a context of our own would only add a level of cancellation that
+		// net/http pays for on every request.
+		return checkedRoundTrip(t.base, req)
+	}
 	ctx, a := t.watch.start(req.Context())
-	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	resp, err := checkedRoundTrip(t.base, req.WithContext(ctx))
 	if err != nil {
 		t.watch.done(a)
 		var timeout *attemptTimeoutError
@@ -32,15 +38,24 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 		return nil, err
 	}
+	a.body = resp.Body
+	resp.Body = a // closing the body ends the attempt
+	return resp, nil
+}
+
+// checkedRoundTrip is base.RoundTrip, made to keep the RoundTripper
+// contract that mock transports in users' tests break.
+func checkedRoundTrip(base http.RoundTripper, req *http.Request) (*http.Response, error) {
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
 	if resp == nil { // as net/http's Client says of such a RoundTripper
-		t.watch.done(a)
-		return nil, fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", t.base)
+		return nil, fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", base)
 	}
 	if resp.Body == nil { // net/http's Client would fill it in after us
 		resp.Body = http.NoBody
 	}
-	a.body = resp.Body
-	resp.Body = a // closing the body ends the attempt
 	return resp, nil
 }
 

@@ -84,4 +84,63 @@ func TestRoundTrippersThatBreakTheContract(t *testing.T) {
 	var sendErr *lisa.SendError
 	require.ErrorAs(t, err, &sendErr)
 	assert.Contains(t, err.Error(), "nil *http.Response")
+
+	// The same checks hold when the caller's deadline bounds the attempt.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c = newTestClient(t, "http://127.0.0.1:1", lisa.WithHTTPClient(&http.Client{Transport: nothing}), lisa.WithMaxRetries(0),
+		lisa.WithTimeout(2*time.Minute))
+	_, err = c.Send(ctx, product{"1", 2})
+	require.ErrorAs(t, err, &sendErr)
+	assert.Contains(t, err.Error(), "nil *http.Response")
+	c = newTestClient(t, "http://127.0.0.1:1", lisa.WithHTTPClient(&http.Client{Transport: noBody}), lisa.WithTimeout(2*time.Minute))
+	rcpt, err = c.Send(ctx, product{"1", 2})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusAccepted, rcpt.StatusCode)
+}
+
+// TestACallerDeadlineThatComesFirstBoundsTheAttempt: when the caller's
+// context ends before the per-attempt timeout would, the attempt runs on the
+// caller's context itself (no context of the SDK's own, which net/http would
+// pay a level of cancellation for); when the timeout comes first, the
+// attempt gets a context of its own that the timeout ends.
+func TestACallerDeadlineThatComesFirstBoundsTheAttempt(t *testing.T) {
+	var attemptDone <-chan struct{}
+	seeDone := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		attemptDone = r.Context().Done()
+		return &http.Response{StatusCode: http.StatusAccepted, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	c := newTestClient(t, "http://127.0.0.1:1", lisa.WithHTTPClient(&http.Client{Transport: seeDone}), lisa.WithTimeout(time.Minute))
+	for _, tc := range []struct {
+		name       string
+		deadline   time.Duration // 0: no deadline
+		callerOnly bool
+	}{
+		{"deadline before the timeout", 30 * time.Second, true},
+		{"deadline after the timeout", 2 * time.Minute, false},
+		{"no deadline", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			if tc.deadline > 0 {
+				ctx, cancel = context.WithTimeout(context.Background(), tc.deadline)
+			}
+			defer cancel()
+			_, err := c.Send(ctx, product{"1", 2})
+			require.NoError(t, err)
+			require.NotNil(t, attemptDone, "the attempt's context can be cancelled")
+			assert.Equal(t, tc.callerOnly, attemptDone == ctx.Done(), "the attempt runs on the caller's context")
+		})
+	}
+
+	// Bounded by the caller's deadline, a hanging attempt ends with it.
+	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() })
+	c = newTestClient(t, rec.URL, lisa.WithTimeout(time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Send(ctx, product{"1", 2})
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	var sendErr *lisa.SendError
+	require.ErrorAs(t, err, &sendErr)
+	assert.Equal(t, 1, sendErr.Attempts)
 }

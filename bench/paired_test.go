@@ -29,7 +29,11 @@ import (
 //   - handler: as goroutine, but each send is given a context that is
 //     cancelled when it returns, like an HTTP handler's r.Context(). A
 //     cancellable context costs net/http some work on every request, which
-//     the SDK pays in every mode: its per-attempt timeout is one.
+//     the SDK pays in every mode but deadline: its per-attempt timeout is one;
+//   - deadline: as pool, but each send is given a context with a 10 s
+//     timeout, like a job that bounds every call. That deadline comes before
+//     the SDK's per-attempt timeout (30 s), so the SDK adds no context of
+//     its own.
 //
 // For pool and goroutine it also prints the median ratio of CPU time (the
 // whole process's, client and server: a header the SDK adds costs the
@@ -101,7 +105,7 @@ type pairedMode struct {
 
 var pairedModes = []pairedMode{
 	{"pool", func(a, b sendImpl, swap bool, conc, sends int, p product) (pairSample, error) {
-		return backToBack(a, b, swap, func(fn sendFunc) (time.Duration, error) { return pool(conc, sends, p, fn) })
+		return backToBack(a, b, swap, func(fn sendFunc) (time.Duration, error) { return pool(conc, sends, p, 0, fn) })
 	}},
 	{"interleave", func(a, b sendImpl, swap bool, conc, sends int, p product) (pairSample, error) {
 		if swap {
@@ -118,6 +122,9 @@ var pairedModes = []pairedMode{
 	}},
 	{"handler", func(a, b sendImpl, swap bool, conc, sends int, p product) (pairSample, error) {
 		return backToBack(a, b, swap, func(fn sendFunc) (time.Duration, error) { return perSendGoroutine(conc, sends, p, true, fn) })
+	}},
+	{"deadline", func(a, b sendImpl, swap bool, conc, sends int, p product) (pairSample, error) {
+		return backToBack(a, b, swap, func(fn sendFunc) (time.Duration, error) { return pool(conc, sends, p, 10*time.Second, fn) })
 	}},
 }
 
@@ -191,8 +198,9 @@ func backToBack(a, b sendImpl, swap bool, measure func(sendFunc) (time.Duration,
 }
 
 // pool makes sends calls of fn from conc goroutines and returns how long
-// they took together.
-func pool(conc, sends int, p product, fn sendFunc) (time.Duration, error) {
+// they took together. With a timeout, each call gets a context of its own
+// that ends after it.
+func pool(conc, sends int, p product, timeout time.Duration, fn sendFunc) (time.Duration, error) {
 	var next atomic.Int64
 	var failed atomic.Value
 	var wg sync.WaitGroup
@@ -202,7 +210,7 @@ func pool(conc, sends int, p product, fn sendFunc) (time.Duration, error) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(sends) {
-				if err := fn(context.Background(), p); err != nil {
+				if err := callWithin(timeout, p, fn); err != nil {
 					failed.Store(err)
 					return
 				}
@@ -211,6 +219,17 @@ func pool(conc, sends int, p product, fn sendFunc) (time.Duration, error) {
 	}
 	wg.Wait()
 	return time.Since(start), loadErr(&failed)
+}
+
+// callWithin calls fn with a context that ends after timeout, or with
+// context.Background() for a timeout of 0.
+func callWithin(timeout time.Duration, p product, fn sendFunc) error {
+	if timeout == 0 {
+		return fn(context.Background(), p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return fn(ctx, p)
 }
 
 // perSendGoroutine starts one goroutine per send, at most conc at a time.
