@@ -167,6 +167,7 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 		// The default handler closes the last answer and returns a generic
 		// error; we map the answer ourselves.
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		PrepareRetry: prepareRetry,
 	}
 	if c.logger != nil {
 		c.retry.RequestLogHook = c.logAttemptStart

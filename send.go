@@ -98,7 +98,8 @@ type sendState struct {
 	// Pieces of the request and of reading its answer, here so that the
 	// one allocation of the state holds them.
 	url        url.URL
-	headerVals [2]string // the signature and the request id
+	headerVals [2]string    // the signature and the request id
+	body       bytes.Reader // the first attempt's body (see newRequest)
 	drain      io.LimitedReader
 }
 
@@ -185,14 +186,27 @@ func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request,
 		Method: http.MethodPost, URL: &st.url, Host: st.url.Host, Header: h,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 	}).WithContext(st)
-	req, err := retryablehttp.FromRequest(hr)
-	if err == nil {
-		err = req.SetBody(body)
-	}
+	req, err := retryablehttp.FromRequest(hr) // before the body: it would wrap it
 	if err != nil {
 		return nil, fmt.Errorf("lisa: build request: %w", err)
 	}
+	// The first attempt reads the body from st. A retry reads it from a
+	// reader of its own (prepareRetry), because net/http may still be
+	// closing the last attempt's body when the next begins. io.NopCloser
+	// keeps the reader one that net/http sends in the headers' packet.
+	st.body.Reset(body)
+	hr.Body = io.NopCloser(&st.body)
+	hr.ContentLength = int64(len(body))
+	hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	return req, nil
+}
+
+// prepareRetry is retryablehttp's PrepareRetry: it gives each retry a body
+// reader of its own.
+func prepareRetry(req *http.Request) error {
+	body, err := req.GetBody()
+	req.Body = body
+	return err
 }
 
 // Preview is the request Send would make, as returned by Client.Preview.
