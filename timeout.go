@@ -26,10 +26,11 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		// The caller's context ends first, so it bounds the attempt already;
 		// a context of our own would only add a level of cancellation that
 		// net/http pays for on every request.
-		return checkedRoundTrip(t.base, req)
+		resp, err := t.base.RoundTrip(req)
+		return t.keptContract(resp, err)
 	}
 	ctx, a := t.watch.start(req.Context())
-	resp, err := checkedRoundTrip(t.base, req.WithContext(ctx))
+	resp, err := t.keptContract(t.base.RoundTrip(req.WithContext(ctx)))
 	if err != nil {
 		t.watch.done(a)
 		var timeout *attemptTimeoutError
@@ -43,15 +44,16 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return resp, nil
 }
 
-// checkedRoundTrip is base.RoundTrip, made to keep the RoundTripper
-// contract that mock transports in users' tests break.
-func checkedRoundTrip(base http.RoundTripper, req *http.Request) (*http.Response, error) {
-	resp, err := base.RoundTrip(req)
+// keptContract holds the base transport's answer to the RoundTripper
+// contract, which mock transports in users' tests break. It is called after
+// the base returns, not around it, so that it adds no frame to the deepest
+// stack of a Send.
+func (t *attemptTransport) keptContract(resp *http.Response, err error) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
 	if resp == nil { // as net/http's Client says of such a RoundTripper
-		return nil, fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", base)
+		return nil, fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", t.base)
 	}
 	if resp.Body == nil { // net/http's Client would fill it in after us
 		resp.Body = http.NoBody
