@@ -22,14 +22,16 @@ type attemptTransport struct {
 // RoundTrip runs one attempt under the per-attempt timeout, which keeps
 // running until the answer's body is closed.
 func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if deadline, ok := req.Context().Deadline(); ok && time.Until(deadline) <= t.watch.timeout {
+	ctx := req.Context()
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= t.watch.timeout && ctx.Done() != nil {
 		// The caller's context ends first, so it bounds the attempt already;
 		// a context of our own would only add a level of cancellation that
-		// net/http pays for on every request.
+		// net/http pays for on every request. (A context whose Done is nil
+		// never ends, whatever its Deadline says.)
 		resp, err := t.base.RoundTrip(req)
 		return t.keptContract(resp, err)
 	}
-	ctx, a := t.watch.start(req.Context())
+	ctx, a := t.watch.start(ctx)
 	resp, err := t.keptContract(t.base.RoundTrip(req.WithContext(ctx)))
 	if err != nil {
 		t.watch.done(a)

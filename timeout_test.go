@@ -133,14 +133,37 @@ func TestACallerDeadlineThatComesFirstBoundsTheAttempt(t *testing.T) {
 		})
 	}
 
+	// A context that reports a deadline it never acts on (a hand-written
+	// "detach" wrapper that forgets Deadline) still gets the timeout.
+	hang := newRecorder(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		select { // answers after 5 s if the client has not given up
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+			w.WriteHeader(http.StatusAccepted)
+		}
+	})
+	c = newTestClient(t, hang.URL, lisa.WithTimeout(300*time.Millisecond), lisa.WithMaxRetries(0))
+	parent, cancelParent := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelParent()
+	_, err := c.Send(detached{parent}, product{"1", 2})
+	require.Error(t, err, "the attempt must not outlive the timeout")
+	assert.Contains(t, err.Error(), "attempt timed out after 300ms")
+
 	// Bounded by the caller's deadline, a hanging attempt ends with it.
 	rec := newRecorder(t, func(w http.ResponseWriter, r *http.Request, _ int) { <-r.Context().Done() })
 	c = newTestClient(t, rec.URL, lisa.WithTimeout(time.Minute))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := c.Send(ctx, product{"1", 2})
+	_, err = c.Send(ctx, product{"1", 2})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	var sendErr *lisa.SendError
 	require.ErrorAs(t, err, &sendErr)
 	assert.Equal(t, 1, sendErr.Attempts)
 }
+
+// detached keeps a context's values and deadline but can never be
+// cancelled: its Done is nil.
+type detached struct{ context.Context }
+
+func (detached) Done() <-chan struct{} { return nil }
+func (detached) Err() error            { return nil }
