@@ -31,6 +31,7 @@ import (
 // returns an *APIError; a transport failure or an ended context returns a
 // *SendError.
 func (c *Client) Send(ctx context.Context, payload any) (*Receipt, error) {
+	growStack()
 	if err := c.usable(ctx, "Send"); err != nil {
 		return nil, err
 	}
