@@ -184,7 +184,7 @@ func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request,
 	h[RequestIDHeader] = st.headerVals[1:2:2]
 	h["User-Agent"] = c.userAgent
 	hr := (&http.Request{
-		Method: http.MethodPost, URL: &st.url, Host: st.url.Host, Header: h,
+		Method: http.MethodPost, URL: &st.url, Header: h,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 	}).WithContext(st)
 	req, err := retryablehttp.FromRequest(hr) // before the body: it would wrap it
