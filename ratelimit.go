@@ -15,8 +15,9 @@ import (
 // would have kept the next attempt waiting past the context's deadline (or,
 // for a cooldown, longer than MaxRetryAfter), so Send returned at once
 // instead of sleeping into the deadline. Nothing more was sent; when no
-// attempt was made at all the error matches ErrNotSent too. IsRetryable is
-// true: the same notification may go through later.
+// attempt was made at all the error matches ErrNotSent too, and when a
+// retry was held back the error is the last answer's *APIError. IsRetryable
+// is true: the same notification may go through later.
 var ErrThrottled = errors.New("lisa: throttled by the client")
 
 // maxCooldown bounds the client-wide cooldown a Retry-After can set, so

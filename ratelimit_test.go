@@ -65,6 +65,7 @@ func TestRateLimitFailsFastPastTheDeadline(t *testing.T) {
 	rec := newRecorder(t, func(w http.ResponseWriter, _ *http.Request, n int) {
 		if n == 2 {
 			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":"ingest is busy"}`))
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -85,7 +86,8 @@ func TestRateLimitFailsFastPastTheDeadline(t *testing.T) {
 	assert.Len(t, rec.requests(), 1)
 
 	// A retry: the first attempt goes (the bucket refilled for it), the
-	// 503's retry would wait 10 s.
+	// 503's retry would wait 10 s. The error is the 503 itself, with the
+	// reason it was not retried, as when any other limit stops a retry.
 	client2 := newTestClient(t, rec.URL, lisa.WithRateLimit(0.1, 1))
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel2()
@@ -93,9 +95,12 @@ func TestRateLimitFailsFastPastTheDeadline(t *testing.T) {
 	require.NoError(t, ctx2.Err(), "Send slept into its deadline")
 	require.ErrorIs(t, err, lisa.ErrThrottled)
 	assert.NotErrorIs(t, err, lisa.ErrNotSent, "one request was made")
-	var sendErr *lisa.SendError
-	require.ErrorAs(t, err, &sendErr)
-	assert.Equal(t, 1, sendErr.Attempts)
+	var apiErr *lisa.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
+	assert.Equal(t, 1, apiErr.Attempts)
+	assert.Equal(t, `{"error":"ingest is busy"}`, apiErr.Body)
+	assert.Contains(t, err.Error(), "rate limit")
 	assert.True(t, lisa.IsRetryable(err))
 	assert.Len(t, rec.requests(), 2)
 	assert.Equal(t, int64(1), client2.Stats().Failed.Throttled)

@@ -2,7 +2,6 @@ package lisa
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -59,8 +58,11 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if !retry {
 		return false, nil
 	}
-	if resp != nil { // free the connection and the attempt before waiting
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxRetryDrain))
+	if resp != nil {
+		// Keep what the answer said, in case the client holds the retry
+		// back after the wait (send reports the answer then), and free the
+		// connection and the attempt before waiting.
+		st.heldBody = readErrorBody(resp.Body)
 		resp.Body.Close()
 	}
 	t := time.NewTimer(wait)
@@ -88,10 +90,6 @@ func (c *Client) returnToken() {
 		c.budget.refill()
 	}
 }
-
-// maxRetryDrain bounds how much of a retried answer is read so that its
-// connection can be reused.
-const maxRetryDrain = 4 << 10
 
 // nextWait returns how long to wait before retrying a retryable failure, or
 // why it is not retried: retries or the budget spent, a Retry-After over

@@ -95,6 +95,7 @@ type sendState struct {
 	retryAfter   time.Duration // from the last answer, when hasRA
 	hasRA        bool
 	stop         *retryStop // why a retryable failure was not retried
+	heldBody     []byte     // the body of the answer last retried (see checkRetry)
 
 	// Pieces of the request and of reading its answer, here so that the
 	// one allocation of the state holds them.
@@ -134,6 +135,14 @@ func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) 
 		return nil, &SendError{RequestID: st.requestID, Err: err} // nothing sent
 	}
 	resp, err := c.retry.Do(req)
+	var heldBack *retryStop
+	if err != nil && resp != nil && errors.As(err, &heldBack) {
+		// An answer called for a retry that the client then held back
+		// (ErrThrottled, from checkRetry): that answer is the outcome. Its
+		// body was read before the wait.
+		st.stop = heldBack
+		return nil, c.apiError(st, resp.StatusCode, st.heldBody)
+	}
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
@@ -151,10 +160,22 @@ func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) 
 		_, _ = io.Copy(io.Discard, &st.drain)
 		return &Receipt{StatusCode: resp.StatusCode, RequestID: st.requestID, Attempts: st.attempts, Size: len(body)}, nil
 	}
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyRead))
+	return nil, c.apiError(st, resp.StatusCode, readErrorBody(resp.Body))
+}
+
+// readErrorBody reads the start of an error answer's body, up to
+// maxErrorBodyRead bytes.
+func readErrorBody(body io.Reader) []byte {
+	b, _ := io.ReadAll(io.LimitReader(body, maxErrorBodyRead))
+	return b
+}
+
+// apiError is the error of a Send whose last answer, with this status and
+// body, was not a success.
+func (c *Client) apiError(st *sendState, status int, body []byte) *APIError {
 	apiErr := &APIError{
-		StatusCode: resp.StatusCode,
-		Body:       c.creds().redact(excerpt, len(excerpt) == maxErrorBodyRead),
+		StatusCode: status,
+		Body:       c.creds().redact(body, len(body) == maxErrorBodyRead),
 		RequestID:  st.requestID,
 		Attempts:   st.attempts,
 		stop:       st.stop,
@@ -162,7 +183,7 @@ func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) 
 	if st.hasRA {
 		apiErr.RetryAfter = st.retryAfter
 	}
-	return nil, apiErr
+	return apiErr
 }
 
 // newRequest builds the one request every attempt of a Send reuses: the

@@ -43,7 +43,7 @@ type FailureCounts struct {
 	RateLimited  int64 // answered 429
 	Server       int64 // answered 5xx
 	Transport    int64 // no answer: connection errors, attempt timeouts
-	Throttled    int64 // held back by the client (ErrThrottled)
+	Throttled    int64 // held back by the client (ErrThrottled), first attempt or retry
 	Canceled     int64 // the context ended
 }
 
@@ -84,6 +84,8 @@ func (s *clientStats) failedCounter(err error) *atomic.Int64 {
 		timeout *attemptTimeoutError
 	)
 	switch {
+	case errors.Is(err, ErrThrottled): // also an answer whose retry it held back
+		return &s.throttled
 	case errors.As(err, &apiErr):
 		switch code := apiErr.StatusCode; {
 		case code == http.StatusUnauthorized:
@@ -94,8 +96,6 @@ func (s *clientStats) failedCounter(err error) *atomic.Int64 {
 			return &s.server
 		}
 		return &s.rejected
-	case errors.Is(err, ErrThrottled):
-		return &s.throttled
 	case errors.As(err, &timeout): // before ctx errors: it matches DeadlineExceeded
 		return &s.transport
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
