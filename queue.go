@@ -61,7 +61,9 @@ type QueueOptions struct {
 	// client's concurrency plus one, so OnResult must be safe for concurrent
 	// use; a slow OnResult slows the queue down. A panic in OnResult is
 	// recovered: the queue carries on, counts it in Stats().OnResultPanics,
-	// and Close's error reports it. Close waits for calls in progress, so
+	// and Close's error reports it; so is a runtime.Goexit (t.FailNow), in
+	// OnResult, Spill or the client's transport, which ends that goroutine
+	// while another carries on. Close waits for calls in progress, so
 	// OnResult must not call Flush or Close itself.
 	OnResult func(Result)
 	// Spill receives every payload that was taken but not delivered, one
@@ -211,9 +213,9 @@ func NewQueue(c *Client, opts QueueOptions) (*Queue, error) {
 	q.work.L, q.reportReady.L = &q.mu, &q.mu
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	for range n {
-		go q.worker()
+		go q.run(&runner{})
 	}
-	go q.reporter()
+	go q.run(&runner{reporter: true})
 	return q, nil
 }
 
@@ -370,16 +372,8 @@ func (q *Queue) signalRoom() {
 	}
 }
 
-// worker sends payloads until the queue is closed and empty.
-func (q *Queue) worker() {
-	for {
-		it := q.take()
-		if it == nil {
-			break
-		}
-		r, spill := q.sendOne(it)
-		q.report(it, r, spill, false)
-	}
+// workerDone counts a worker out, once the queue is closed and empty.
+func (q *Queue) workerDone() {
 	q.mu.Lock()
 	q.workersLeft--
 	if q.workersLeft == 0 {
@@ -416,18 +410,15 @@ func (q *Queue) take() *item {
 	return it
 }
 
-// sendOne sends a payload and settles what follows from its outcome:
+// sent settles what follows from the outcome of sending a payload:
 // whether it is spilled, a 401 stopping the queue, the next payload of its
 // key.
-func (q *Queue) sendOne(it *item) (r Result, spill bool) {
-	r = Result{Index: it.index, Key: it.key, Payload: it.payload}
-	r.Receipt, r.Err = q.send(it.body)
-
+func (q *Queue) sent(it *item, r *Result) (spill bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.inFlight--
 	if r.Err != nil {
-		spill = q.failed(it, &r)
+		spill = q.failed(it, r)
 	}
 	if it.key != "" {
 		s := q.keys[it.key]
@@ -441,7 +432,7 @@ func (q *Queue) sendOne(it *item) (r Result, spill bool) {
 			delete(q.keys, it.key)
 		}
 	}
-	return r, spill
+	return spill
 }
 
 // failed settles a failed send: it decides whether the payload is
@@ -541,45 +532,27 @@ func (q *Queue) drainWaiting(err error, cut bool) {
 	}
 }
 
-// reporter reports the results no worker has in hand: superseded payloads,
-// and those drained after a 401 or by Close.
-func (q *Queue) reporter() {
-	defer close(q.reporterDone)
+// waitReports waits for results for the reporter, results no worker has
+// in hand (superseded payloads, and those drained after a 401 or by
+// Close), and takes them all; it returns nil when the reporter is to stop.
+func (q *Queue) waitReports() *item {
 	q.mu.Lock()
-	for {
-		for q.rhead == nil {
-			if q.reporterStop {
-				q.mu.Unlock()
-				return
-			}
-			q.reportReady.Wait()
+	defer q.mu.Unlock()
+	for q.rhead == nil {
+		if q.reporterStop {
+			return nil
 		}
-		batch := q.rhead
-		q.rhead, q.rtail = nil, nil
-		q.mu.Unlock()
-		for it := batch; it != nil; {
-			next := it.next
-			it.next = nil
-			q.report(it, Result{Index: it.index, Key: it.key, Payload: it.payload, Err: it.err}, it.spill, true)
-			it = next
-		}
-		q.mu.Lock()
+		q.reportReady.Wait()
 	}
+	batch := q.rhead
+	q.rhead, q.rtail = nil, nil
+	return batch
 }
 
-// report spills the payload if it must, calls OnResult, and counts the
-// payload as done. fromReporter says it came through the reporter's list.
-func (q *Queue) report(it *item, r Result, spill, fromReporter bool) {
-	var spillErr error
-	if spill && q.spillTo != nil {
-		if spillErr = q.writeSpill(it.body); spillErr == nil {
-			r.Spilled = true
-		} else {
-			r.Err = errors.Join(r.Err, spillErr)
-		}
-	}
-	panicked := q.callOnResult(r)
-
+// reported counts g's payload as done, once its result is spilled and
+// reported.
+func (q *Queue) reported(g *runner) {
+	r := g.r
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
@@ -590,23 +563,23 @@ func (q *Queue) report(it *item, r Result, spill, fromReporter bool) {
 	}
 	if r.Spilled {
 		q.stats.Spilled++
-		if it.cut {
+		if g.it.cut {
 			q.cutSpilled++
 		}
 	}
-	if spillErr != nil {
+	if g.spillErr != nil {
 		q.stats.SpillErrors++
 		if q.firstSpillErr == nil {
-			q.firstSpillErr = spillErr
+			q.firstSpillErr = g.spillErr
 		}
 	}
-	if panicked != nil {
+	if g.panicked != nil {
 		q.stats.OnResultPanics++
 		if q.firstPanic == nil {
-			q.firstPanic = panicked
+			q.firstPanic = g.panicked
 		}
 	}
-	if fromReporter {
+	if g.reporter {
 		q.reports--
 		q.signalRoom()
 	}
