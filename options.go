@@ -69,7 +69,9 @@ func WithBaseURL(baseURL string) Option {
 // WithHTTPClient sends through a copy of hc: its transport, jar and other
 // settings are used, but the copy never follows redirects and its Timeout is
 // replaced by the per-attempt timeout of WithTimeout. hc itself is not
-// modified.
+// modified. The requests leave Request.Host empty, as net/http allows for
+// a client request (the Host header comes from the URL): a transport that
+// needs the host should read req.URL.Host.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {

@@ -31,13 +31,13 @@ import (
 // returns an *APIError; a transport failure or an ended context returns a
 // *SendError.
 func (c *Client) Send(ctx context.Context, payload any) (*Receipt, error) {
-	growStack()
 	if err := c.usable(ctx, "Send"); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, &SendError{Err: err}
 	}
+	growStack()
 	body, err := encode(payload)
 	if err != nil {
 		return nil, err
@@ -135,15 +135,15 @@ func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) 
 		return nil, &SendError{RequestID: st.requestID, Err: err} // nothing sent
 	}
 	resp, err := c.retry.Do(req)
-	var heldBack *retryStop
-	if err != nil && resp != nil && errors.As(err, &heldBack) {
-		// An answer called for a retry that the client then held back
-		// (ErrThrottled, from checkRetry): that answer is the outcome. Its
-		// body was read before the wait.
-		st.stop = heldBack
-		return nil, c.apiError(st, resp.StatusCode, st.heldBody)
-	}
 	if err != nil {
+		var held *retryStop // declared here: errors.As moves it to the heap
+		if resp != nil && errors.As(err, &held) {
+			// An answer called for a retry that the client then held back
+			// (ErrThrottled, from checkRetry): that answer is the outcome.
+			// Its body was read before the wait.
+			st.stop = held
+			return nil, c.apiError(st, resp.StatusCode, st.heldBody)
+		}
 		if resp != nil {
 			resp.Body.Close()
 		}
