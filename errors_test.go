@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -361,4 +362,45 @@ func TestRedactionOfNestedAndSplicedCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAnEchoCutShortByADroppedConnectionIsRedacted: a server echoes the API
+// key in an error answer and the connection drops partway through the key.
+// The body read ends early with an error, and the start of the key it ends
+// with is dropped, as when the read stops at its limit; both for a final
+// answer and for the answer to a retry that the rate limit holds back.
+func TestAnEchoCutShortByADroppedConnectionIsRedacted(t *testing.T) {
+	partial := testAPIKey[:len(testAPIKey)/2]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		body := `{"seen":"ApiKey ` + partial
+		fmt.Fprintf(buf, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body)+100, body)
+		_ = buf.Flush()
+	}))
+	defer srv.Close()
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		var apiErr *lisa.APIError
+		require.ErrorAs(t, err, &apiErr)
+		assert.Equal(t, http.StatusServiceUnavailable, apiErr.StatusCode)
+		for _, s := range []string{apiErr.Body, err.Error(), fmt.Sprintf("%+v", err)} {
+			assert.NotContains(t, s, partial[:6], "the start of the key")
+		}
+	}
+	t.Run("final answer", func(t *testing.T) {
+		_, err := newTestClient(t, srv.URL, lisa.WithMaxRetries(0)).Send(context.Background(), []byte(`{}`))
+		check(t, err)
+	})
+	t.Run("retry held back", func(t *testing.T) {
+		c := newTestClient(t, srv.URL, lisa.WithRateLimit(0.1, 1), lisa.WithBackoff(time.Millisecond, time.Millisecond))
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_, err := c.Send(ctx, []byte(`{}`))
+		require.ErrorIs(t, err, lisa.ErrThrottled)
+		check(t, err)
+	})
 }

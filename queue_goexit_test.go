@@ -86,7 +86,7 @@ func TestQueueCarriesOnAfterGoexitInUserCode(t *testing.T) {
 	}
 	isGoexit := func(err error) bool {
 		var gp *lisa.GoroutinePanic
-		return errors.As(err, &gp) && fmt.Sprint(gp.Value) == "lisa: queue: user code called runtime.Goexit"
+		return errors.As(err, &gp) && errors.Is(err, lisa.ErrGoexit)
 	}
 
 	t.Run("OnResult", func(t *testing.T) {
@@ -134,6 +134,9 @@ func TestQueueCarriesOnAfterGoexitInUserCode(t *testing.T) {
 		assert.True(t, failed[0].Spilled, "whether it arrived is unknown, so it is spilled")
 		assert.Len(t, spill.lines(t), 1)
 		assert.Len(t, own.Received(), n-1)
+		stats := client.Stats()
+		assert.EqualValues(t, n-1, stats.Accepted, "the send cut short is not counted as accepted")
+		assert.EqualValues(t, 1, stats.Failed.Transport)
 	})
 
 	t.Run("Spill", func(t *testing.T) {

@@ -6,9 +6,11 @@ import (
 	"runtime/debug"
 )
 
-// errGoexit stands for a runtime.Goexit in user code that a queue goroutine
-// called (t.FailNow in a test's OnResult or mock transport, say).
-var errGoexit = errors.New("lisa: queue: user code called runtime.Goexit")
+// ErrGoexit is the Value of the *GoroutinePanic that a Queue reports when
+// user code it called (OnResult, Spill, the client's transport) ended the
+// goroutine with runtime.Goexit, as t.FailNow in a test's callback does:
+// errors.Is(err, ErrGoexit) tells it from a panic.
+var ErrGoexit = errors.New("lisa: queue: user code called runtime.Goexit")
 
 // A queue's goroutines, its workers and its reporter, each run a runner.
 // What a runner has in hand and how far it got are fields, not local
@@ -56,7 +58,7 @@ func (q *Queue) run(g *runner) {
 // carryOn records a runtime.Goexit as the outcome of the step it ended and
 // starts a goroutine that goes on from the next one.
 func (q *Queue) carryOn(g *runner) {
-	gp := &GoroutinePanic{Value: errGoexit, Stack: debug.Stack()}
+	gp := &GoroutinePanic{Value: ErrGoexit, Stack: debug.Stack()}
 	switch g.step {
 	case stepSend:
 		g.r.Receipt, g.r.Err = nil, gp

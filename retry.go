@@ -62,7 +62,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		// Keep what the answer said, in case the client holds the retry
 		// back after the wait (send reports the answer then), and free the
 		// connection and the attempt before waiting.
-		st.heldBody = readErrorBody(resp.Body)
+		st.heldBody, st.heldCut = readErrorBody(resp.Body)
 		resp.Body.Close()
 	}
 	t := time.NewTimer(wait)

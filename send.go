@@ -96,6 +96,7 @@ type sendState struct {
 	hasRA        bool
 	stop         *retryStop // why a retryable failure was not retried
 	heldBody     []byte     // the body of the answer last retried (see checkRetry)
+	heldCut      bool       // and whether it may go on
 
 	// Pieces of the request and of reading its answer, here so that the
 	// one allocation of the state holds them.
@@ -122,9 +123,14 @@ func stateFrom(ctx context.Context) *sendState {
 }
 
 // send signs body once and runs the retry loop.
-func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) {
+func (c *Client) send(ctx context.Context, body []byte) (receipt *Receipt, err error) {
 	st := &sendState{Context: ctx}
-	defer func() { c.stats.count(st.attempts, err) }() // for Client.Stats (stats.go)
+	defer func() { // for Client.Stats (stats.go)
+		if receipt == nil && err == nil { // user code panicked or called runtime.Goexit
+			err = errCutShort
+		}
+		c.stats.count(st.attempts, err)
+	}()
 	req, err := c.newRequest(st, body)
 	if err != nil {
 		return nil, err
@@ -142,7 +148,7 @@ func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) 
 			// (ErrThrottled, from checkRetry): that answer is the outcome.
 			// Its body was read before the wait.
 			st.stop = held
-			return nil, c.apiError(st, resp.StatusCode, st.heldBody)
+			return nil, c.apiError(st, resp.StatusCode, st.heldBody, st.heldCut)
 		}
 		if resp != nil {
 			resp.Body.Close()
@@ -160,22 +166,24 @@ func (c *Client) send(ctx context.Context, body []byte) (_ *Receipt, err error) 
 		_, _ = io.Copy(io.Discard, &st.drain)
 		return &Receipt{StatusCode: resp.StatusCode, RequestID: st.requestID, Attempts: st.attempts, Size: len(body)}, nil
 	}
-	return nil, c.apiError(st, resp.StatusCode, readErrorBody(resp.Body))
+	body, cut := readErrorBody(resp.Body)
+	return nil, c.apiError(st, resp.StatusCode, body, cut)
 }
 
 // readErrorBody reads the start of an error answer's body, up to
-// maxErrorBodyRead bytes.
-func readErrorBody(body io.Reader) []byte {
-	b, _ := io.ReadAll(io.LimitReader(body, maxErrorBodyRead))
-	return b
+// maxErrorBodyRead bytes. cut says the body may go on: the limit was
+// reached, or the read failed (a connection dropped mid-body, a timeout).
+func readErrorBody(body io.Reader) (b []byte, cut bool) {
+	b, err := io.ReadAll(io.LimitReader(body, maxErrorBodyRead))
+	return b, err != nil || len(b) == maxErrorBodyRead
 }
 
 // apiError is the error of a Send whose last answer, with this status and
-// body, was not a success.
-func (c *Client) apiError(st *sendState, status int, body []byte) *APIError {
+// body, was not a success; cut is readErrorBody's.
+func (c *Client) apiError(st *sendState, status int, body []byte, cut bool) *APIError {
 	apiErr := &APIError{
 		StatusCode: status,
-		Body:       c.creds().redact(body, len(body) == maxErrorBodyRead),
+		Body:       c.creds().redact(body, cut),
 		RequestID:  st.requestID,
 		Attempts:   st.attempts,
 		stop:       st.stop,

@@ -77,6 +77,11 @@ func (s *clientStats) count(attempts int, err error) {
 	s.failedCounter(err).Add(1)
 }
 
+// errCutShort is what Stats counts for a Send that user code ended with a
+// panic or runtime.Goexit before it had an outcome: no answer, as far as
+// the client knows.
+var errCutShort = errors.New("lisa: send cut short by user code")
+
 // failedCounter returns the counter of err's kind.
 func (s *clientStats) failedCounter(err error) *atomic.Int64 {
 	var (
