@@ -166,8 +166,8 @@ func (c *Client) send(ctx context.Context, body []byte) (receipt *Receipt, err e
 		_, _ = io.Copy(io.Discard, &st.drain)
 		return &Receipt{StatusCode: resp.StatusCode, RequestID: st.requestID, Attempts: st.attempts, Size: len(body)}, nil
 	}
-	body, cut := readErrorBody(resp.Body)
-	return nil, c.apiError(st, resp.StatusCode, body, cut)
+	errBody, cut := readErrorBody(resp.Body)
+	return nil, c.apiError(st, resp.StatusCode, errBody, cut)
 }
 
 // readErrorBody reads the start of an error answer's body, up to

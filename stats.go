@@ -42,7 +42,7 @@ type FailureCounts struct {
 	Rejected     int64 // answered 400, 413, 3xx or another 4xx (other than 401 and 429)
 	RateLimited  int64 // answered 429
 	Server       int64 // answered 5xx
-	Transport    int64 // no answer: connection errors, attempt timeouts
+	Transport    int64 // no answer: connection errors, attempt timeouts, user code's panics
 	Throttled    int64 // held back by the client (ErrThrottled), first attempt or retry
 	Canceled     int64 // the context ended
 }
