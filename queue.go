@@ -617,7 +617,7 @@ func (q *Queue) writeSpill(body []byte) (err error) {
 	defer q.spillMu.Unlock()
 	defer func() {
 		if v := recover(); v != nil { // the writer is user code
-			err = fmt.Errorf("lisa: queue: write to Spill: %w", &GoroutinePanic{Value: v, Stack: debug.Stack()})
+			err = spillError(&GoroutinePanic{Value: v, Stack: debug.Stack()})
 		}
 	}()
 	n, err := q.spillTo.Write(line)
@@ -625,10 +625,13 @@ func (q *Queue) writeSpill(body []byte) (err error) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return fmt.Errorf("lisa: queue: write to Spill: %w", err)
+		return spillError(err)
 	}
 	return nil
 }
+
+// spillError is the error of a failed write to Spill.
+func spillError(err error) error { return fmt.Errorf("lisa: queue: write to Spill: %w", err) }
 
 // callOnResult calls OnResult, recovering a panic.
 func (q *Queue) callOnResult(r Result) (p *GoroutinePanic) {

@@ -2,7 +2,6 @@ package lisa
 
 import (
 	"errors"
-	"fmt"
 	"runtime/debug"
 )
 
@@ -64,7 +63,7 @@ func (q *Queue) carryOn(g *runner) {
 		g.r.Receipt, g.r.Err = nil, gp
 		g.step = stepSent
 	case stepSpill:
-		g.spilled(fmt.Errorf("lisa: queue: write to Spill: %w", gp))
+		g.spilled(spillError(gp))
 		g.step = stepOnResult
 	case stepOnResult:
 		g.panicked = gp

@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"net/http"
 	"testing"
-
-	"github.com/hello-lisa/lisa-go"
 )
 
 // TestSendAllocatesLessThanBare holds issue 13's goal on allocations: a
@@ -16,13 +13,6 @@ func TestSendAllocatesLessThanBare(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items at random, so counts vary")
 	}
-	sdk, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL("http://127.0.0.1:1"),
-		lisa.WithHTTPClient(&http.Client{Transport: answer202{}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hand := newBare("http://127.0.0.1:1")
-	hand.client = &http.Client{Transport: answer202{}}
 	count := func(impl sendImpl) float64 {
 		return testing.AllocsPerRun(200, func() {
 			if err := impl.fn(context.Background(), small); err != nil {
@@ -30,7 +20,7 @@ func TestSendAllocatesLessThanBare(t *testing.T) {
 			}
 		})
 	}
-	impls := sendImpls(sdk, hand)
+	impls := inMemoryImpls(t)
 	sdkAllocs, bareAllocs := count(impls[0]), count(impls[1])
 	t.Logf("allocations per send: sdk %.1f, bare %.1f", sdkAllocs, bareAllocs)
 	if sdkAllocs >= bareAllocs {

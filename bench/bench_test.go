@@ -362,17 +362,23 @@ func (answer202) RoundTrip(r *http.Request) (*http.Response, error) {
 		Header: http.Header{}, Body: http.NoBody, ContentLength: 0, Request: r}, nil
 }
 
-// BenchmarkOverhead measures what each side costs per send besides the
-// network: encoding, signing, building the request, the client machinery.
-func BenchmarkOverhead(b *testing.B) {
+// inMemoryImpls returns the SDK and bare sides, both sending through
+// answer202.
+func inMemoryImpls(tb testing.TB) []sendImpl {
 	sdk, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL("http://127.0.0.1:1"),
 		lisa.WithHTTPClient(&http.Client{Transport: answer202{}}))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	hand := newBare("http://127.0.0.1:1")
 	hand.client = &http.Client{Transport: answer202{}}
-	impls := sendImpls(sdk, hand)
+	return sendImpls(sdk, hand)
+}
+
+// BenchmarkOverhead measures what each side costs per send besides the
+// network: encoding, signing, building the request, the client machinery.
+func BenchmarkOverhead(b *testing.B) {
+	impls := inMemoryImpls(b)
 	for r := 1; r <= rounds(); r++ {
 		for _, impl := range inOrder(r, impls) {
 			b.Run(fmt.Sprintf("round=%d/payload=small/impl=%s", r, impl.name), func(b *testing.B) {
