@@ -1,6 +1,7 @@
 package lisa
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,12 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // DefaultBaseURL is the LiSA ingest service.
@@ -27,64 +25,35 @@ const MaxPayloadBytes = 192 << 10
 // Version is the SDK's version, sent in the User-Agent.
 const Version = "0.1.0"
 
-// maxSuccessDrain bounds how much of a 2xx body is read so that the
-// connection can be reused; a longer body is closed unread.
-const maxSuccessDrain = 64 << 10
-
 // Client sends product-update notifications for one plugin integration. It is
 // safe for concurrent use by many goroutines; create one and share it.
 type Client struct {
-	url      *url.URL // the endpoint notifications are POSTed to
+	endpoint string // the URL notifications are POSTed to
 	pluginID string
 	// creds is a closure: fmt prints a func as an address under every verb,
-	// even through reflection (a Client in an unexported field), where a
-	// pointer's target would be printed by a verb that does not fit it.
-	creds       func() *credentials
-	signer      *Signer
-	userAgent   []string // header values shared, read-only, by every request
-	contentType []string
-	retry       *retryablehttp.Client
-	transport   http.RoundTripper // the transport under the per-attempt wrapper
-	logger      *slog.Logger
-	budget      *retryBudget // nil when disabled
-	throttle    *throttle    // rate limit and Retry-After cooldown (ratelimit.go)
-	stats       *clientStats // counters for Stats (stats.go)
-	cfg         config
-	now         func() time.Time
-	jitter      func(n int64) int64 // a random number in [0, n)
+	// even through reflection, so the credentials cannot be printed.
+	creds     func() credentials
+	signer    *Signer
+	userAgent string
+	transport http.RoundTripper // shared by every Send
+	jar       http.CookieJar    // from WithHTTPClient
+	logger    *slog.Logger
+	observer  *Observer
+	budget    *retryBudget // nil when disabled
+	throttle  *throttle    // rate limit and Retry-After cooldown (ratelimit.go)
+	stats     *clientStats // counters for Stats (stats.go)
+	cfg       config
+	jitter    func(n int64) int64 // a random number in [0, n)
 }
 
 // credentials holds what must never be printed or logged.
 type credentials struct {
-	authorization []string // the Authorization header value, "ApiKey <key>"
-	apiKey        string
-	secret        string
-	byLength      []string         // apiKey and secret, the longer first
-	echoes        []*regexp.Regexp // every JSON spelling of byLength's, for redact
+	apiKey, secret string
 }
 
 // maxCredentialBytes bounds the API key and the secret (real ones are tens
-// of bytes), which also bounds the cost of redacting them from error bodies.
+// of bytes).
 const maxCredentialBytes = 256
-
-// newCredentials keeps the credentials and the patterns that find them in
-// an echo, the longer credential first: redacting a secret that contains
-// the API key must not leave the rest of the secret behind.
-func newCredentials(apiKey, secret string) *credentials {
-	cr := &credentials{authorization: []string{"ApiKey " + apiKey}, apiKey: apiKey, secret: secret}
-	cr.byLength = []string{secret, apiKey}
-	if len(apiKey) > len(secret) {
-		cr.byLength = []string{apiKey, secret}
-	}
-	for _, v := range cr.byLength {
-		cr.echoes = append(cr.echoes, jsonSpellings(v))
-	}
-	return cr
-}
-
-// Format prints a fixed text under every verb: a value that holds
-// credentials, however it is printed, never shows them.
-func (credentials) Format(f fmt.State, _ rune) { io.WriteString(f, "[REDACTED]") }
 
 // Receipt describes an accepted notification.
 type Receipt struct {
@@ -98,6 +67,10 @@ type Receipt struct {
 	Attempts int
 	// Size is the body's length in bytes.
 	Size int
+	// RateLimitRemaining is the answer's X-RateLimit-Remaining: how many
+	// requests LiSA still takes in its current window, or -1 when the
+	// answer had none that could be read. A job can slow down as it nears 0.
+	RateLimitRemaining int
 }
 
 // NewClient returns a Client for the plugin integration pluginID (shown on
@@ -108,16 +81,14 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 	if err := validatePluginID(pluginID); err != nil {
 		return nil, err
 	}
-	if apiKey == "" {
+	switch {
+	case apiKey == "":
 		return nil, errors.New("lisa: apiKey is empty")
-	}
-	if hasControl(apiKey) || strings.TrimSpace(apiKey) != apiKey {
+	case hasControl(apiKey) || strings.TrimSpace(apiKey) != apiKey:
 		return nil, errors.New("lisa: apiKey contains control characters or surrounding spaces")
-	}
-	if secret == "" {
+	case secret == "":
 		return nil, errors.New("lisa: secret is empty")
-	}
-	if len(apiKey) > maxCredentialBytes || len(secret) > maxCredentialBytes {
+	case len(apiKey) > maxCredentialBytes || len(secret) > maxCredentialBytes:
 		return nil, fmt.Errorf("lisa: apiKey and secret must be at most %d bytes", maxCredentialBytes)
 	}
 	cfg := defaultConfig()
@@ -129,48 +100,37 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 			return nil, err
 		}
 	}
+	if cfg.httpClient != nil && cfg.tlsConfig != nil {
+		return nil, errors.New("lisa: WithTLSConfig and WithHTTPClient cannot be combined: set TLS on your client's transport")
+	}
 	base, err := parseBaseURL(cfg.baseURL)
 	if err != nil {
 		return nil, err
 	}
-
-	endpoint := base + "/plugin-notifications/" + url.PathEscape(pluginID) + "/updates"
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return nil, errors.New("lisa: base URL and pluginID do not make a valid URL")
-	}
-	creds := newCredentials(apiKey, secret)
+	creds := credentials{apiKey: apiKey, secret: secret}
 	c := &Client{
-		url:         u,
-		pluginID:    pluginID,
-		creds:       func() *credentials { return creds },
-		signer:      NewSigner([]byte(secret)),
-		userAgent:   []string{userAgent(cfg.userAgent)},
-		contentType: []string{"application/json"},
-		logger:      cfg.logger,
-		cfg:         cfg,
-		now:         time.Now,
-		jitter:      rand.Int64N,
+		endpoint:  base + "/plugin-notifications/" + url.PathEscape(pluginID) + "/updates",
+		pluginID:  pluginID,
+		creds:     func() credentials { return creds },
+		signer:    NewSigner([]byte(secret)),
+		userAgent: userAgent(cfg.userAgent),
+		logger:    cfg.logger,
+		observer:  cfg.observer,
+		throttle:  newThrottle(cfg),
+		stats:     &clientStats{},
+		cfg:       cfg,
+		jitter:    rand.Int64N,
 	}
 	if cfg.retryBudget > 0 {
 		c.budget = newRetryBudget(cfg.retryBudget)
 	}
-	c.throttle = newThrottle(cfg)
-	c.stats = &clientStats{}
-	hc := c.httpClient()
-	c.retry = &retryablehttp.Client{
-		HTTPClient: hc,
-		Logger:     nil, // retryablehttp's default logger writes to stderr
-		RetryMax:   cfg.maxRetries,
-		CheckRetry: c.checkRetry, // decides, and waits before a retry
-		Backoff:    func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 },
-		// The default handler closes the last answer and returns a generic
-		// error; we map the answer ourselves.
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		PrepareRetry: prepareRetry,
-	}
-	if c.logger != nil {
-		c.retry.RequestLogHook = c.logAttemptStart
+	if hc := cfg.httpClient; hc != nil {
+		c.transport, c.jar = hc.Transport, hc.Jar
+		if c.transport == nil {
+			c.transport = http.DefaultTransport
+		}
+	} else {
+		c.transport = newTransport(cfg.tlsConfig, cfg.concurrency)
 	}
 	return c, nil
 }
@@ -234,36 +194,19 @@ func userAgent(extra string) string {
 	return ua
 }
 
-// httpClient builds the http.Client the retry loop uses: never following
-// redirects, with the per-attempt timeout in its transport.
-func (c *Client) httpClient() *http.Client {
-	var hc http.Client
-	if c.cfg.httpClient != nil {
-		hc = *c.cfg.httpClient // a copy: the caller's client is not modified
-	}
-	base := hc.Transport
-	if base == nil {
-		base = defaultTransport(c.cfg.concurrency)
-	}
-	c.transport = base
-	hc.Transport = &attemptTransport{base: base, watch: newAttemptWatch(c.cfg.timeout)}
-	hc.Timeout = 0 // the per-attempt timeout lives in attemptTransport
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error {
-		// A POST carrying the API key never goes to another server.
-		return http.ErrUseLastResponse
-	}
-	return &hc
-}
-
 // maxResponseHeaderBytes bounds the headers of an answer; the ingest
 // service's are a few hundred bytes (net/http would allow 10 MiB).
 const maxResponseHeaderBytes = 32 << 10
 
-// defaultTransport is net/http's default transport with enough idle
-// connections per host for concurrent senders (net/http keeps only 2),
-// answers' headers bounded, and no transparent compression.
-func defaultTransport(concurrency int) http.RoundTripper {
-	idle := max(64, concurrency)
+// newTransport is net/http's default transport with a pool sized for
+// concurrent senders: net/http keeps only 2 idle connections per host, so
+// a busy client would open a TLS connection for most sends. It opens at
+// most max(64, concurrency) connections per host: without a cap, a send
+// that finds no idle connection dials a new one while one is being handed
+// back, and the pool grows by a handshake each time. Answers' headers are
+// bounded, there is no transparent compression, and the caller's TLS
+// settings apply, if any. HTTP/2 stays on.
+func newTransport(tlsConfig *tls.Config, concurrency int) *http.Transport {
 	var t *http.Transport
 	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = dt.Clone()
@@ -277,12 +220,15 @@ func defaultTransport(concurrency int) http.RoundTripper {
 			ExpectContinueTimeout: time.Second,
 		}
 	}
-	t.MaxIdleConns = max(t.MaxIdleConns, idle)
-	t.MaxIdleConnsPerHost = idle
+	conns := max(64, concurrency)
+	t.MaxConnsPerHost = conns
+	t.MaxIdleConnsPerHost = conns
+	t.MaxIdleConns = max(t.MaxIdleConns, conns)
 	t.MaxResponseHeaderBytes = maxResponseHeaderBytes
-	// The answers are a few bytes: asking for gzip would only add a header
-	// to every request for the server to parse.
-	t.DisableCompression = true
+	t.DisableCompression = true // the answers are a few bytes
+	if tlsConfig != nil {
+		t.TLSClientConfig = tlsConfig.Clone()
+	}
 	return t
 }
 
@@ -299,25 +245,13 @@ func (c *Client) CloseIdleConnections() {
 
 // String describes the client without its credentials.
 func (c *Client) String() string {
-	if c == nil {
-		return "lisa.Client(nil)"
-	}
-	if c.url == nil {
+	if c == nil || c.endpoint == "" {
 		return "lisa.Client{} (zero: use NewClient)"
 	}
-	return fmt.Sprintf("lisa.Client{pluginID: %q, endpoint: %q, apiKey: redacted, secret: redacted}", c.pluginID, c.url.String())
+	return fmt.Sprintf("lisa.Client{pluginID: %q, endpoint: %q, apiKey: redacted, secret: redacted}", c.pluginID, c.endpoint)
 }
 
-// GoString is String, so that %#v does not print credentials either.
-func (c *Client) GoString() string { return c.String() }
-
-// Format prints String for every verb, so no verb or flag reaches the
-// credentials. It has a value receiver so that a Client value (in a slice,
-// or a struct printed with %v) is covered as well as a *Client.
-func (c Client) Format(f fmt.State, _ rune) {
-	if c.url == nil {
-		io.WriteString(f, "lisa.Client{}")
-		return
-	}
-	io.WriteString(f, c.String())
-}
+// Format prints String for every verb, %#v included, so that no verb or
+// flag reaches the credentials. It has a value receiver so that a Client
+// value (in a slice, or a struct printed with %v) is covered as well.
+func (c Client) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }

@@ -65,7 +65,7 @@ func TestNewClientValidates(t *testing.T) {
 		{"zero timeout", "p", "k", "s", []lisa.Option{lisa.WithTimeout(0)}, "WithTimeout"},
 		{"zero concurrency", "p", "k", "s", []lisa.Option{lisa.WithConcurrency(0)}, "WithConcurrency"},
 		{"absurd concurrency", "p", "k", "s", []lisa.Option{lisa.WithConcurrency(1 << 50)}, "WithConcurrency"},
-		{"concurrency one over the bound", "p", "k", "s", []lisa.Option{lisa.WithConcurrency(lisa.MaxConcurrency + 1)}, "WithConcurrency"},
+		{"concurrency one over the bound", "p", "k", "s", []lisa.Option{lisa.WithConcurrency(1025)}, "WithConcurrency"},
 		{"control character in user agent", "p", "k", "s", []lisa.Option{lisa.WithUserAgent("x\ny")}, "WithUserAgent"},
 		{"negative retry budget", "p", "k", "s", []lisa.Option{lisa.WithRetryBudget(-1)}, "WithRetryBudget"},
 	}
@@ -82,7 +82,7 @@ func TestNewClientValidates(t *testing.T) {
 		})
 	}
 
-	_, err := lisa.NewClient("p", "k", "s", lisa.WithConcurrency(lisa.MaxConcurrency))
+	_, err := lisa.NewClient("p", "k", "s", lisa.WithConcurrency(1024))
 	assert.NoError(t, err, "MaxConcurrency itself is allowed")
 	for _, id := range []string{"...", ".a", "a..b", "plugin.v2"} {
 		_, err := lisa.NewClient(id, "k", "s")
@@ -250,5 +250,5 @@ func TestNilAndZeroClientMethods(t *testing.T) {
 	assert.NotPanics(t, func() { _ = nilClient.String() })
 	zero := &lisa.Client{}
 	assert.NotPanics(t, zero.CloseIdleConnections)
-	assert.NotPanics(t, func() { _ = zero.String(); _ = zero.GoString() })
+	assert.NotPanics(t, func() { _ = zero.String(); _ = fmt.Sprintf("%#v", zero) })
 }

@@ -7,20 +7,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/hello-lisa/lisa-go/internal/redact"
 )
 
-// Sentinel errors. Use errors.Is to test for them: an *APIError matches the
-// sentinel of its status class, a *PayloadTooLargeError matches
-// ErrPayloadTooLarge, and invalid payloads wrap ErrInvalidPayload.
+// Sentinel errors for answers. Use errors.Is: an *APIError matches the
+// sentinel of its status.
 var (
 	// ErrBadRequest matches a 400 answer: the signature was missing or
 	// malformed, or the body was rejected.
@@ -28,29 +26,49 @@ var (
 	// ErrUnauthorized matches a 401 answer: wrong API key, secret or
 	// signature.
 	ErrUnauthorized = errors.New("lisa: unauthorized")
+	// ErrForbidden matches a 403 answer: the API key lacks a scope.
+	ErrForbidden = errors.New("lisa: forbidden")
+	// ErrNotFound matches a 404 answer: most likely a wrong plugin id.
+	ErrNotFound = errors.New("lisa: not found")
 	// ErrPayloadTooLarge matches a 413 answer and the local size check that
 	// runs before anything is sent.
 	ErrPayloadTooLarge = errors.New("lisa: payload too large")
+	// ErrUnprocessable matches a 422 answer: the body was well-formed but
+	// refused; APIError.Body has LiSA's details.
+	ErrUnprocessable = errors.New("lisa: unprocessable payload")
 	// ErrRateLimited matches a 429 answer.
 	ErrRateLimited = errors.New("lisa: rate limited")
 	// ErrServer matches any 5xx answer.
 	ErrServer = errors.New("lisa: server error")
+)
+
+// Sentinel errors for what the client decides.
+var (
 	// ErrInvalidPayload matches a payload that is not a notification: not
 	// valid JSON, not UTF-8, a top-level null, or a value encoding/json
 	// refuses. Nothing is sent for it.
 	ErrInvalidPayload = errors.New("lisa: invalid payload")
-	// ErrNotSent matches a *SendError for a notification of which no request
-	// was made: its context had ended, or SendAll or SendSeq stopped the
-	// batch after a 401. The error matches the reason too (context.Canceled,
-	// ErrUnauthorized …).
-	ErrNotSent = errors.New("lisa: not sent")
+	// ErrThrottled matches a Send that the client itself held back: its
+	// rate limit (WithRateLimit) or a cooldown after a Retry-After would
+	// have kept the next attempt waiting past the context's deadline. When
+	// a retry was held back, the error is the last answer's *APIError.
+	ErrThrottled = errors.New("lisa: throttled by the client")
+	// ErrQueueFull is returned by Enqueue when the queue holds MaxItems
+	// payloads or MaxBytes bytes, at once or, with Block, when its context
+	// ends before there is room. Nothing was queued.
+	ErrQueueFull = errors.New("lisa: queue full")
+	// ErrQueueClosed is returned by Enqueue after Close. The results of
+	// payloads that Close did not deliver match it too.
+	ErrQueueClosed = errors.New("lisa: queue closed")
+	// ErrSuperseded is the Err of a payload that EnqueueKey replaced with a
+	// newer payload for the same key before it was sent.
+	ErrSuperseded = errors.New("lisa: superseded by a newer payload with the same key")
 )
 
-// Why the client stopped retrying a retryable failure. The returned
-// *APIError or *SendError matches one of these as well as its own cause, so
-// errors.Is(err, ErrServer) and errors.Is(err, ErrRetryBudgetExhausted) can
-// both be true. Each means trying the same notification again later may
-// succeed (see IsRetryable).
+// Why the client stopped retrying a retryable failure. The *APIError or
+// *SendError matches one of these as well as its own cause, so
+// errors.Is(err, ErrServer) and errors.Is(err, ErrRetriesExhausted) can
+// both be true. Each means trying again later may succeed (IsRetryable).
 var (
 	// ErrRetriesExhausted: every retry WithMaxRetries allows was made.
 	ErrRetriesExhausted = errors.New("lisa: retries exhausted")
@@ -60,11 +78,29 @@ var (
 	// ErrRetryAfterTooLong: the server asked, with Retry-After, for a wait
 	// longer than MaxRetryAfter. APIError.RetryAfter says how long.
 	ErrRetryAfterTooLong = errors.New("lisa: Retry-After longer than the client waits")
-	// ErrRetryPastDeadline: the wait before the next attempt (backoff or
-	// Retry-After) would end after the context's deadline, so the last
-	// answer was returned at once instead of sleeping into the deadline.
+	// ErrRetryPastDeadline: the wait before the next attempt would end after
+	// the context's deadline, so the last failure was returned at once.
 	ErrRetryPastDeadline = errors.New("lisa: next retry would start after the deadline")
 )
+
+// FailsEveryRequest reports whether err is an answer that every request of
+// this client would get too: 401 (API key or secret), 403 (scope) or 404
+// (plugin id). SendAll, SendSeq and a Queue stop sending after one; a
+// caller with its own loop should too, and keep what it has not sent.
+func FailsEveryRequest(err error) bool {
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrNotFound)
+}
+
+// stoppedBy is the cause given to what a batch or a queue did not send
+// after an answer that FailsEveryRequest: it matches that answer's sentinel
+// (not the *APIError itself, which describes one request).
+func stoppedBy(answer error, what string) error {
+	var apiErr *APIError
+	if !errors.As(answer, &apiErr) {
+		return answer
+	}
+	return fmt.Errorf("%s after an answer %d (check the plugin id, API key and secret): %w", what, apiErr.StatusCode, sentinelFor(apiErr.StatusCode))
+}
 
 // retryStop says why a retryable failure was not retried: a readable detail
 // that matches one of the sentinels above.
@@ -87,16 +123,16 @@ const maxErrorBodyRead = 64 << 10
 const maxErrorExcerpt = 256
 
 // APIError is the error for any answer that is not 2xx, after retries. It
-// unwraps to the sentinel of its status (see the package documentation), so
-// errors.Is(err, ErrUnauthorized) and errors.As(err, &apiErr) both work.
+// matches the sentinel of its status, so errors.Is(err, ErrUnauthorized)
+// and errors.As(err, &apiErr) both work.
 type APIError struct {
 	// StatusCode is the HTTP status of the last answer.
 	StatusCode int
 	// Body is the start of the last answer's body (at most 64 KiB), with
 	// the client's API key and secret replaced by [REDACTED] wherever the
 	// body spells them, literally or JSON-escaped. When the body was longer,
-	// the last few hundred bytes read are dropped too, in case they end with
-	// the start of a credential.
+	// its last few hundred bytes read are dropped too, in case they end with
+	// the start of a credential. For a 422, it holds LiSA's details.
 	Body string
 	// RequestID is the X-Request-Id that every attempt carried.
 	RequestID string
@@ -105,9 +141,10 @@ type APIError struct {
 	// RetryAfter is the wait the server asked for in a Retry-After header,
 	// or 0 when it sent none (or an unreadable one).
 	RetryAfter time.Duration
+	// RateLimitRemaining is the answer's X-RateLimit-Remaining, or -1.
+	RateLimitRemaining int
 
-	// stop says why the client stopped retrying a retryable answer.
-	stop *retryStop
+	stop *retryStop // why the client stopped retrying a retryable answer
 }
 
 // Error describes the answer: status, request id, attempts and a short,
@@ -117,42 +154,25 @@ func (e *APIError) Error() string {
 	b.WriteString("lisa: server answered ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if text := http.StatusText(e.StatusCode); text != "" {
-		b.WriteByte(' ')
-		b.WriteString(text)
+		b.WriteString(" " + text)
 	}
 	fmt.Fprintf(&b, " (request id %s, %d attempt%s", e.RequestID, e.Attempts, plural(e.Attempts))
 	if e.RetryAfter > 0 {
 		fmt.Fprintf(&b, ", retry after %s", e.RetryAfter)
 	}
 	if e.stop != nil {
-		b.WriteString("; ")
-		b.WriteString(e.stop.detail)
+		b.WriteString("; " + e.stop.detail)
 	}
 	b.WriteByte(')')
 	if ex := excerpt(e.Body, maxErrorExcerpt); ex != "" {
-		b.WriteString(": ")
-		b.WriteString(ex)
+		b.WriteString(": " + ex)
 	}
 	return b.String()
 }
 
-// Unwrap returns the sentinel of the status class (none for 3xx and 4xx
-// other than 400, 401, 413 and 429) and, when a retryable answer was not
-// retried, the reason (ErrRetriesExhausted, ErrRetryBudgetExhausted …).
-func (e *APIError) Unwrap() []error { return joinNonNil(sentinelFor(e.StatusCode), e.stop) }
-
-// joinNonNil returns the errors that are not nil, for Unwrap() []error.
-func joinNonNil(a error, b *retryStop) []error {
-	switch {
-	case a == nil && b == nil:
-		return nil
-	case b == nil:
-		return []error{a}
-	case a == nil:
-		return []error{b}
-	}
-	return []error{a, b}
-}
+// Unwrap returns the sentinel of the status (none for statuses without
+// one) and, when a retryable answer was not retried, the reason.
+func (e *APIError) Unwrap() []error { return nonNil(sentinelFor(e.StatusCode), e.stop) }
 
 // sentinelFor maps a status to its sentinel.
 func sentinelFor(status int) error {
@@ -161,8 +181,14 @@ func sentinelFor(status int) error {
 		return ErrBadRequest
 	case status == http.StatusUnauthorized:
 		return ErrUnauthorized
+	case status == http.StatusForbidden:
+		return ErrForbidden
+	case status == http.StatusNotFound:
+		return ErrNotFound
 	case status == http.StatusRequestEntityTooLarge:
 		return ErrPayloadTooLarge
+	case status == http.StatusUnprocessableEntity:
+		return ErrUnprocessable
 	case status == http.StatusTooManyRequests:
 		return ErrRateLimited
 	case status >= 500 && status <= 599:
@@ -171,29 +197,13 @@ func sentinelFor(status int) error {
 	return nil
 }
 
-// PayloadTooLargeError is returned, before any network I/O, for a body over
-// the limit. It matches ErrPayloadTooLarge.
-type PayloadTooLargeError struct {
-	// Size is the body's length in bytes.
-	Size int
-	// Limit is the largest body that is sent (MaxPayloadBytes).
-	Limit int
-}
-
-// Error says how large the body is and what the limit is.
-func (e *PayloadTooLargeError) Error() string {
-	return fmt.Sprintf("lisa: payload is %d bytes, over the limit of %d bytes; nothing was sent", e.Size, e.Limit)
-}
-
-// Unwrap returns ErrPayloadTooLarge.
-func (e *PayloadTooLargeError) Unwrap() error { return ErrPayloadTooLarge }
-
 // SendError is the error for a Send that got no answer to map: the transport
 // failed (connection refused or dropped, a timeout) on the last attempt, the
-// context ended, or the notification was not sent at all (Attempts is 0 and
-// the error matches ErrNotSent). It unwraps to the cause, so errors.As finds
-// the *url.Error or net.Error, and errors.Is finds context.Canceled or
-// context.DeadlineExceeded.
+// context ended, or the notification was not sent at all (Attempts is 0:
+// its context had ended, or a batch or queue stopped after an answer that
+// FailsEveryRequest). It unwraps to the cause, so errors.As finds the
+// *url.Error or net.Error, and errors.Is finds context.Canceled or
+// ErrUnauthorized.
 type SendError struct {
 	// RequestID is the X-Request-Id that every attempt carried; empty when
 	// nothing was sent.
@@ -220,11 +230,52 @@ func (e *SendError) Error() string {
 }
 
 // Unwrap returns the cause and, when a retryable failure was not retried,
-// the reason (ErrRetriesExhausted, ErrRetryBudgetExhausted …).
-func (e *SendError) Unwrap() []error { return joinNonNil(e.Err, e.stop) }
+// the reason.
+func (e *SendError) Unwrap() []error { return nonNil(e.Err, e.stop) }
 
-// Is makes a SendError of which no request was made match ErrNotSent.
-func (e *SendError) Is(target error) bool { return target == ErrNotSent && e.Attempts == 0 }
+// nonNil returns the errors that are not nil, for Unwrap() []error.
+func nonNil(a error, b *retryStop) []error {
+	out := make([]error, 0, 2)
+	if a != nil {
+		out = append(out, a)
+	}
+	if b != nil {
+		out = append(out, b)
+	}
+	return out
+}
+
+// errUnreadableAnswer is the cause of a Send whose answer the client would
+// not read. It is not retried: the answer may have been an acceptance.
+var errUnreadableAnswer = errors.New("lisa: the server answered, but its headers exceed what the client reads (32 KiB); the notification may have been accepted, so it was not sent again")
+
+// isUnreadableAnswer reports whether a transport error says the answer
+// came but was refused. net/http exports no type for it.
+func isUnreadableAnswer(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "server response headers exceeded") || strings.Contains(msg, "header list larger than")
+}
+
+// attemptTimeoutError is the cause of an attempt that WithTimeout ended
+// (the caller's context had not).
+type attemptTimeoutError struct {
+	after time.Duration
+	err   error
+}
+
+func (e *attemptTimeoutError) Error() string {
+	return fmt.Sprintf("lisa: attempt timed out after %s: %v", e.after, e.err)
+}
+func (e *attemptTimeoutError) Unwrap() error { return e.err }
+
+// isTimeout reports whether err is a timeout of the transport.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 func plural(n int) string {
 	if n == 1 {
@@ -256,89 +307,27 @@ func excerpt(s string, n int) string {
 // redact returns an error answer's body with every spelling of the API key
 // and the secret replaced by [REDACTED]. When the read was cut short, the
 // tail that could hold the start of a credential is dropped as well.
-func (cr *credentials) redact(body []byte, cut bool) string {
-	s := string(body)
-	longest := 0
-	for _, v := range cr.byLength {
-		s = strings.ReplaceAll(s, v, "[REDACTED]") // covers bytes the pattern cannot
-		longest = max(longest, len(v))
-	}
-	// Invalid UTF-8 left now becomes U+FFFD, not nothing: dropping it later
-	// could join the pieces of a credential again after the patterns ran.
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	// Every escaped spelling has a backslash; without one the patterns, which
-	// cost far more than the literal replace, cannot match.
-	for _, re := range cr.echoes {
-		if re != nil && strings.Contains(s, `\`) {
-			s = re.ReplaceAllLiteralString(s, "[REDACTED]")
-		}
-	}
+func (cr credentials) redact(body []byte, cut bool) string {
+	s := strings.ToValidUTF8(string(body), "\uFFFD")
+	s = redact.Secrets(s, "[REDACTED]", cr.apiKey, cr.secret)
 	if cut {
-		// A JSON spelling takes at most 6 bytes per byte of the credential
-		// (\u00XX); a shorter tail than that could be its cut start.
-		s = s[:max(0, len(s)-6*longest)]
+		// A JSON spelling takes at most 12 bytes per character of the
+		// credential (a surrogate pair); a shorter tail than that could be
+		// its cut start.
+		s = s[:max(0, len(s)-12*max(len(cr.apiKey), len(cr.secret)))]
 	}
 	return s
-}
-
-// jsonSpellings returns a pattern matching v in every way a JSON string can
-// spell it: each character as itself, as a \uXXXX escape (either hex case,
-// as a surrogate pair beyond the BMP), or as its short escape (\/ \" \\ \n …).
-func jsonSpellings(v string) *regexp.Regexp {
-	if v == "" {
-		return nil
-	}
-	var b strings.Builder
-	for _, r := range v {
-		b.WriteString("(?:")
-		if r == utf8.RuneError {
-			b.WriteString(`\x{fffd}`) // an invalid byte: matched by ReplaceAll instead
-		} else {
-			b.WriteString(regexp.QuoteMeta(string(r)))
-		}
-		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
-			fmt.Fprintf(&b, `|\\u(?i:%04x)\\u(?i:%04x)`, r1, r2)
-		} else if r <= 0xffff {
-			fmt.Fprintf(&b, `|\\u(?i:%04x)`, r)
-		}
-		if esc, ok := shortEscape(r); ok {
-			b.WriteString("|" + regexp.QuoteMeta(esc))
-		}
-		b.WriteString(")")
-	}
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		return nil // cannot happen with quoted input; ReplaceAll still applies
-	}
-	return re
-}
-
-// shortEscape returns JSON's two-character escape of r (RFC 8259 §7).
-func shortEscape(r rune) (string, bool) {
-	switch r {
-	case '"', '\\', '/':
-		return `\` + string(r), true
-	case '\b':
-		return `\b`, true
-	case '\f':
-		return `\f`, true
-	case '\n':
-		return `\n`, true
-	case '\r':
-		return `\r`, true
-	case '\t':
-		return `\t`, true
-	}
-	return "", false
 }
 
 // IsRetryable reports whether sending the same notification again later may
 // succeed. It is true for 429 and 5xx answers (but 501), transport failures
 // and attempt timeouts, and any failure the client stopped retrying
 // (ErrRetriesExhausted, ErrRetryBudgetExhausted, ErrRetryAfterTooLong,
-// ErrRetryPastDeadline). It is false for nil, 400, 401, 413 and other
-// answers, invalid or oversize payloads, a context that ended (the caller
-// stopped the send), and notifications not sent after a 401.
+// ErrRetryPastDeadline, ErrThrottled). It is false for nil, 4xx answers
+// other than 429, invalid or oversize payloads, a context that ended (the
+// caller stopped the send), an answer too large to read (it may have been
+// an acceptance), and notifications not sent after an answer that
+// FailsEveryRequest.
 func IsRetryable(err error) bool {
 	var (
 		apiErr  *APIError
@@ -353,7 +342,7 @@ func IsRetryable(err error) bool {
 		return true
 	case errors.As(err, &apiErr):
 		return retryableStatus(apiErr.StatusCode)
-	case errors.Is(err, ErrInvalidPayload), errors.Is(err, ErrPayloadTooLarge), errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, ErrInvalidPayload), errors.Is(err, ErrPayloadTooLarge), FailsEveryRequest(err), errors.Is(err, errUnreadableAnswer):
 		return false
 	case errors.As(err, &timeout):
 		return true
@@ -367,10 +356,4 @@ func IsRetryable(err error) bool {
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr)
-}
-
-// retryableStatus reports whether an answer with this status is worth
-// retrying: 429 and 5xx other than 501 Not Implemented.
-func retryableStatus(status int) bool {
-	return status == http.StatusTooManyRequests || (status >= 500 && status <= 599 && status != http.StatusNotImplemented)
 }

@@ -2,6 +2,8 @@ package lisa_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -147,4 +149,19 @@ func endlessBody(status int, written *atomic.Int64) func(http.ResponseWriter, *h
 			}
 		}
 	}
+}
+
+// mustJSON is v as encoding/json encodes it.
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+// notSentErr reports whether err is a *SendError of which no request was
+// made.
+func notSentErr(err error) bool {
+	var se *lisa.SendError
+	return errors.As(err, &se) && se.Attempts == 0
 }

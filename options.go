@@ -1,59 +1,55 @@
 package lisa
 
 import (
+	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 )
 
-// Defaults, in one place. Each can be changed with the option named beside it.
-const (
-	DefaultMaxRetries  = 3                      // WithMaxRetries
-	DefaultBackoffMin  = 500 * time.Millisecond // WithBackoff
-	DefaultBackoffMax  = 30 * time.Second       // WithBackoff
-	DefaultTimeout     = 30 * time.Second       // WithTimeout, per attempt
-	DefaultConcurrency = 4                      // WithConcurrency
-	DefaultRetryBudget = 100                    // WithRetryBudget
-	MaxConcurrency     = 1024                   // the most WithConcurrency takes
-	// MaxRetryAfter is the longest Retry-After the client waits for. A
-	// longer one ends the Send at once with an *APIError whose RetryAfter
-	// says when to come back.
-	MaxRetryAfter = 2 * time.Minute
-)
+// MaxRetryAfter is the longest wait a Retry-After can impose on a client.
+// A longer one ends that Send at once with an *APIError whose RetryAfter
+// says what the server asked, and holds the client's other sends for
+// MaxRetryAfter at most.
+const MaxRetryAfter = 2 * time.Minute
 
 // config holds what the options set.
 type config struct {
-	baseURL     string
-	httpClient  *http.Client
-	maxRetries  int
-	backoffMin  time.Duration
-	backoffMax  time.Duration
-	timeout     time.Duration
-	userAgent   string
-	logger      *slog.Logger
-	concurrency int
-	retryBudget int
-	// WithRateLimit (ratelimit.go); ratePerSecond 0 means no limit.
-	ratePerSecond float64
-	rateBurst     int
+	baseURL        string
+	httpClient     *http.Client
+	tlsConfig      *tls.Config
+	maxRetries     int
+	backoffMin     time.Duration
+	backoffMax     time.Duration
+	timeout        time.Duration
+	userAgent      string
+	logger         *slog.Logger
+	observer       *Observer
+	concurrency    int
+	retryBudget    int
+	retryAfterUnit time.Duration
+	ratePerSecond  float64 // 0: no limit
+	rateBurst      int
 }
 
+// defaultConfig holds every default, in one place.
 func defaultConfig() config {
 	return config{
-		baseURL:     DefaultBaseURL,
-		maxRetries:  DefaultMaxRetries,
-		backoffMin:  DefaultBackoffMin,
-		backoffMax:  DefaultBackoffMax,
-		timeout:     DefaultTimeout,
-		concurrency: DefaultConcurrency,
-		retryBudget: DefaultRetryBudget,
+		baseURL:        DefaultBaseURL,
+		maxRetries:     3,
+		backoffMin:     500 * time.Millisecond,
+		backoffMax:     30 * time.Second,
+		timeout:        30 * time.Second,
+		concurrency:    4,
+		retryBudget:    100,
+		retryAfterUnit: time.Second,
 	}
 }
 
 // Option configures a Client. Options are made by the With… functions; an
-// option given a value it cannot use makes NewClient return an error.
+// option given a value it cannot use makes NewClient return an error that
+// names it.
 type Option func(*config) error
 
 // WithBaseURL sends to another ingest host, such as a lisatest server. The
@@ -66,12 +62,29 @@ func WithBaseURL(baseURL string) Option {
 	}
 }
 
-// WithHTTPClient sends through a copy of hc: its transport, jar and other
-// settings are used, but the copy never follows redirects and its Timeout is
-// replaced by the per-attempt timeout of WithTimeout. hc itself is not
-// modified. The requests leave Request.Host empty, as net/http allows for
-// a client request (the Host header comes from the URL): a transport that
-// needs the host should read req.URL.Host.
+// WithTLSConfig sets the TLS settings of the client's own transport, for
+// example RootCAs to trust a private certificate authority or a TLS
+// proxy. The transport keeps everything else: its pool of idle
+// connections, sized for concurrent sends, and HTTP/2. The config is
+// cloned. It cannot be combined with WithHTTPClient.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return func(c *config) error {
+		if cfg == nil {
+			return errors.New("lisa: WithTLSConfig: config is nil")
+		}
+		c.tlsConfig = cfg
+		return nil
+	}
+}
+
+// WithHTTPClient sends through hc's Transport (http.DefaultTransport when
+// nil) and cookie Jar, replacing the client's own transport, which keeps
+// up to max(64, WithConcurrency) connections per host alive where
+// net/http's default keeps 2: give hc a transport tuned for your
+// concurrency. To trust a private CA
+// only, use WithTLSConfig instead. hc's Timeout and CheckRedirect are not
+// used: each attempt is bounded by WithTimeout, and redirects are never
+// followed. hc is not modified.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {
@@ -83,7 +96,7 @@ func WithHTTPClient(hc *http.Client) Option {
 }
 
 // WithMaxRetries sets how many times a retryable failure is retried after
-// the first attempt. 0 disables retries. The default is DefaultMaxRetries.
+// the first attempt. 0 disables retries. The default is 3.
 func WithMaxRetries(n int) Option {
 	return func(c *config) error {
 		if n < 0 {
@@ -96,7 +109,8 @@ func WithMaxRetries(n int) Option {
 
 // WithBackoff sets the bounds of the wait between retries. The n-th retry
 // waits a random time between min and min·2ⁿ, capped at max (exponential
-// backoff with jitter). A Retry-After from the server takes precedence.
+// backoff with jitter). A Retry-After from the server takes precedence. The
+// defaults are 500ms and 30s.
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) error {
 		if min <= 0 || max < min {
@@ -107,15 +121,30 @@ func WithBackoff(min, max time.Duration) Option {
 	}
 }
 
-// WithTimeout bounds each attempt (connecting, sending, and reading the
-// answer). The context passed to Send bounds the whole call, retries
-// included. The default is DefaultTimeout.
+// WithTimeout bounds each attempt: connecting, sending, and reading the
+// answer. The context passed to Send bounds the whole call, retries
+// included. The default is 30s.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return errors.New("lisa: WithTimeout: timeout must be positive")
 		}
 		c.timeout = d
+		return nil
+	}
+}
+
+// WithRetryAfterUnit sets the unit of a Retry-After given as a number:
+// time.Second (the default, as RFC 9110 says) or time.Millisecond. LiSA's
+// rate-limit page says both ("the number of seconds to wait", then "the
+// number of milliseconds to wait"); use time.Millisecond if the answers you
+// observe are in milliseconds. A Retry-After given as a date is unaffected.
+func WithRetryAfterUnit(unit time.Duration) Option {
+	return func(c *config) error {
+		if unit != time.Second && unit != time.Millisecond {
+			return errors.New("lisa: WithRetryAfterUnit: unit must be time.Second or time.Millisecond")
+		}
+		c.retryAfterUnit = unit
 		return nil
 	}
 }
@@ -143,12 +172,13 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithConcurrency sets how many notifications SendAll and SendSeq have in
-// flight at once, from 1 to MaxConcurrency. The default is
-// DefaultConcurrency.
+// flight at once, from 1 to 1024. The default is 4. The client's own
+// transport opens up to max(64, n) connections per host: raise n if more
+// goroutines than that (a Queue's workers, your own) send at once.
 func WithConcurrency(n int) Option {
 	return func(c *config) error {
-		if n < 1 || n > MaxConcurrency {
-			return fmt.Errorf("lisa: WithConcurrency: n must be from 1 to %d", MaxConcurrency)
+		if n < 1 || n > 1024 {
+			return errors.New("lisa: WithConcurrency: n must be from 1 to 1024")
 		}
 		c.concurrency = n
 		return nil
@@ -160,7 +190,7 @@ func WithConcurrency(n int) Option {
 // each accepted notification puts one back (up to the size). When the bucket
 // is empty, failures are returned without retrying, so an outage does not
 // multiply the load on the ingest service. 0 disables the budget (every Send
-// retries up to WithMaxRetries). The default is DefaultRetryBudget.
+// retries up to WithMaxRetries). The default is 100.
 func WithRetryBudget(tokens int) Option {
 	return func(c *config) error {
 		if tokens < 0 {

@@ -10,20 +10,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ErrThrottled matches the error of a Send that the client itself held
-// back: its rate limit (WithRateLimit) or a cooldown after a Retry-After
-// would have kept the next attempt waiting past the context's deadline (or,
-// for a cooldown, longer than MaxRetryAfter), so Send returned at once
-// instead of sleeping into the deadline. Nothing more was sent; when no
-// attempt was made at all the error matches ErrNotSent too, and when a
-// retry was held back the error is the last answer's *APIError. IsRetryable
-// is true: the same notification may go through later.
-var ErrThrottled = errors.New("lisa: throttled by the client")
-
-// maxCooldown bounds the client-wide cooldown a Retry-After can set, so
-// that an absurd value cannot overflow the clock arithmetic.
-const maxCooldown = 24 * time.Hour
-
 // WithRateLimit limits the attempts of the Client to perSecond on average,
 // with bursts of up to burst attempts. Every attempt of every Send takes a
 // token, first attempts and retries alike, whether it comes from Send,
@@ -37,7 +23,7 @@ const maxCooldown = 24 * time.Hour
 //
 // Independently of this option, every Client keeps a cooldown: after a 429
 // or 503 answer with a Retry-After, no attempt of any of its Sends starts
-// before the Retry-After has passed.
+// before the Retry-After has passed, or MaxRetryAfter if that is shorter.
 func WithRateLimit(perSecond float64, burst int) Option {
 	return func(c *config) error {
 		switch {
@@ -77,7 +63,7 @@ func (t *throttle) coolDown(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	u := int64(time.Since(t.epoch) + min(d, maxCooldown))
+	u := int64(time.Since(t.epoch) + min(d, MaxRetryAfter))
 	for {
 		old := t.until.Load()
 		if old >= u || t.until.CompareAndSwap(old, u) {
@@ -98,20 +84,18 @@ func (t *throttle) cooldownLeft() time.Duration {
 // wait returns when an attempt may start: after any cooldown and with a
 // token of the rate limit. It returns ctx's error if ctx ends first, and a
 // *retryStop matching ErrThrottled, at once, if the wait would end after
-// ctx's deadline or a cooldown has more than MaxRetryAfter left.
-func (t *throttle) wait(ctx context.Context) error {
+// ctx's deadline. A cooldown never exceeds MaxRetryAfter (see coolDown).
+func (t *throttle) wait(ctx context.Context, c *Client) error {
 	if t.limiter == nil && t.until.Load() == 0 {
 		return nil
 	}
 	for {
 		if left := t.cooldownLeft(); left > 0 {
-			if left > MaxRetryAfter {
-				return stopf(ErrThrottled, "a Retry-After cooldown holds every attempt of this client for %s more, longer than %s: not waiting", left.Round(time.Second), MaxRetryAfter)
-			}
 			if pastDeadline(ctx, left) {
 				return stopf(ErrThrottled, "a Retry-After cooldown holds every attempt of this client for %s more, past the context's deadline: not waiting", left.Round(time.Millisecond))
 			}
 			t.waits.Add(1)
+			c.observeWait(ctx, WaitCooldown, left)
 			if err := sleep(ctx, left); err != nil {
 				return err
 			}
@@ -130,6 +114,7 @@ func (t *throttle) wait(ctx context.Context) error {
 			return stopf(ErrThrottled, "the client's rate limit would hold the attempt for %s, past the context's deadline: not waiting", d.Round(time.Millisecond))
 		}
 		t.waits.Add(1)
+		c.observeWait(ctx, WaitRateLimit, d)
 		if err := sleep(ctx, d); err != nil {
 			r.Cancel()
 			return err

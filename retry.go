@@ -2,6 +2,7 @@ package lisa
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -13,102 +14,97 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// checkRetry is the retry policy, called by retryablehttp after every
-// attempt. It decides whether to retry and then waits before the retry
-// itself, because it has the Send's context and state, which retryablehttp's
-// Backoff hook is not given when an attempt failed without an answer. The
-// client's Backoff hook therefore returns 0.
+// checkRetry is retryablehttp's CheckRetry for one Send, called after every
+// attempt: it decides whether to retry, and how long to wait first (which
+// backoff then returns), because stopping for a wait that is too long is a
+// decision only this hook can make.
 //
-// An answer that arrived decides the outcome even if the context ended
-// meanwhile: a 202 received is an accepted notification. What is retryable
-// is retryablehttp's DefaultRetryPolicy for transport errors (not TLS,
-// scheme or header errors) and retryableStatus for answers.
-func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	st := stateFrom(ctx)
-	if st == nil { // not one of ours: the library's policy alone
-		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-	}
-	st.attempts++
-	st.stop, st.hasRA = nil, false
+// An answer decides the outcome even if the context ended meanwhile: a 202
+// received is an accepted notification. Transport errors are retried as
+// retryablehttp's DefaultRetryPolicy says (not TLS, scheme or header
+// errors), except an answer too large to read, which may have been an
+// acceptance.
+func (a *attempts) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	c := a.c
+	a.stop, a.hasRA, a.wait = nil, false, 0
 	var retry bool
-	if resp != nil {
-		retry = retryableStatus(resp.StatusCode)
-		if resp.StatusCode >= 300 {
-			st.retryAfter, st.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-			if st.hasRA && honoursRetryAfter(resp) {
-				c.throttle.coolDown(st.retryAfter) // every Send of the client waits it out
+	switch {
+	case resp != nil:
+		a.status = resp.StatusCode
+		a.remaining = parseRemaining(resp.Header.Get("X-RateLimit-Remaining"))
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			if c.budget != nil {
+				c.budget.refill()
 			}
-		} else if c.budget != nil {
-			c.budget.refill()
+			break
 		}
-	} else {
+		a.errBody, a.cut = readErrorBody(resp.Body)
+		resp.Body.Close()
+		a.retryAfter, a.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), c.cfg.retryAfterUnit)
+		if a.hasRA && honoursRetryAfter(resp.StatusCode) {
+			c.throttle.coolDown(a.retryAfter) // every Send of the client waits (MaxRetryAfter at most)
+		}
+		retry = retryableStatus(resp.StatusCode)
+	case isUnreadableAnswer(err):
+		a.unreadable = errUnreadableAnswer
+		return false, nil
+	default:
 		var ctxErr error
 		if retry, ctxErr = retryablehttp.DefaultRetryPolicy(ctx, nil, err); ctxErr != nil {
 			return false, ctxErr
 		}
 	}
-	var wait time.Duration
 	if retry {
-		wait, st.stop = c.nextWait(ctx, st, resp)
-		retry = st.stop == nil
+		a.wait, a.stop = a.nextWait(ctx, resp)
+		retry = a.stop == nil
+		a.token = retry && c.budget != nil
+	}
+	if retry {
+		reason := WaitBackoff
+		if a.hasRA && honoursRetryAfter(a.status) {
+			reason = WaitRetryAfter
+		}
+		c.observeWait(ctx, reason, a.wait)
 	}
 	if c.logger != nil {
-		c.logAttempt(ctx, st, resp, err, retry)
+		a.log(ctx, err, retry)
 	}
-	if !retry {
-		return false, nil
-	}
-	if resp != nil {
-		// Keep what the answer said, in case the client holds the retry
-		// back after the wait (send reports the answer then), and free the
-		// connection and the attempt before waiting.
-		st.heldBody, st.heldCut = readErrorBody(resp.Body)
-		resp.Body.Close()
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		c.returnToken() // the retry the token paid for never ran
-		return false, ctx.Err()
-	case <-t.C:
-	}
-	// Like the first attempt (in send), each retry waits for the rate limit
-	// and any Retry-After cooldown; a wait past the deadline ends the Send
-	// with an error matching ErrThrottled.
-	if err := c.throttle.wait(ctx); err != nil {
-		c.returnToken()
-		return false, err
-	}
-	return true, nil
+	return retry, nil
 }
 
-// returnToken gives back the budget token taken for a retry that did not
-// happen.
-func (c *Client) returnToken() {
-	if c.budget != nil {
-		c.budget.refill()
-	}
+// backoff is retryablehttp's Backoff for one Send: the wait checkRetry
+// decided.
+func (a *attempts) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
+	return a.wait
+}
+
+// prepareRetry is retryablehttp's PrepareRetry for one Send: like the first
+// attempt, a retry waits for the rate limit and any Retry-After cooldown.
+// Its error ends the Send: the last answer is then the outcome.
+func (a *attempts) prepareRetry(req *http.Request) error {
+	a.token = false
+	return a.c.throttle.wait(req.Context(), a.c)
 }
 
 // nextWait returns how long to wait before retrying a retryable failure, or
 // why it is not retried: retries or the budget spent, a Retry-After over
 // MaxRetryAfter, or a wait that would end after the context's deadline.
-func (c *Client) nextWait(ctx context.Context, st *sendState, resp *http.Response) (time.Duration, *retryStop) {
-	if st.attempts > c.cfg.maxRetries {
+func (a *attempts) nextWait(ctx context.Context, resp *http.Response) (time.Duration, *retryStop) {
+	c := a.c
+	if a.n > c.cfg.maxRetries {
 		if c.cfg.maxRetries == 0 {
 			return 0, stopf(ErrRetriesExhausted, "retries are off")
 		}
 		return 0, stopf(ErrRetriesExhausted, "gave up after %d retries", c.cfg.maxRetries)
 	}
-	wait := c.backoffWait(st.attempts - 1)
-	if st.hasRA && honoursRetryAfter(resp) {
-		if st.retryAfter > MaxRetryAfter {
-			return 0, stopf(ErrRetryAfterTooLong, "Retry-After %s is longer than %s: not waiting", st.retryAfter, MaxRetryAfter)
+	wait := backoffWait(c.cfg.backoffMin, c.cfg.backoffMax, a.n-1, c.jitter)
+	if resp != nil && a.hasRA && honoursRetryAfter(resp.StatusCode) {
+		if a.retryAfter > MaxRetryAfter {
+			return 0, stopf(ErrRetryAfterTooLong, "Retry-After %s is longer than %s: not waiting", a.retryAfter, MaxRetryAfter)
 		}
-		wait = st.retryAfter
+		wait = a.retryAfter
 	}
-	if deadline, ok := ctx.Deadline(); ok && wait >= deadline.Sub(c.now()) {
+	if deadline, ok := ctx.Deadline(); ok && wait >= time.Until(deadline) {
 		return 0, stopf(ErrRetryPastDeadline, "the wait of %s before retrying ends after the context's deadline: not waiting", wait.Round(time.Millisecond))
 	}
 	if c.budget != nil && !c.budget.take() {
@@ -117,15 +113,20 @@ func (c *Client) nextWait(ctx context.Context, st *sendState, resp *http.Respons
 	return wait, nil
 }
 
-// honoursRetryAfter reports whether the answer's Retry-After sets the wait.
-func honoursRetryAfter(resp *http.Response) bool {
-	return resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable)
+// honoursRetryAfter reports whether an answer's Retry-After sets the wait.
+func honoursRetryAfter(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// retryableStatus reports whether an answer with this status is worth
+// retrying: 429 and 5xx other than 501 Not Implemented.
+func retryableStatus(status int) bool {
+	return status == http.StatusTooManyRequests || (status >= 500 && status <= 599 && status != http.StatusNotImplemented)
 }
 
 // backoffWait is exponential backoff with jitter: before the retry that
-// follows attempt n (from 0), a random wait in [min, min(max, min·2^(n+1))].
-func (c *Client) backoffWait(n int) time.Duration {
-	lo, hi := c.cfg.backoffMin, c.cfg.backoffMax
+// follows attempt n (from 0), a random wait in [lo, min(hi, lo·2^(n+1))].
+func backoffWait(lo, hi time.Duration, n int, jitter func(int64) int64) time.Duration {
 	ceiling := hi
 	if n < 62 {
 		if d := lo << (n + 1); d > 0 && d < hi {
@@ -135,69 +136,81 @@ func (c *Client) backoffWait(n int) time.Duration {
 	if ceiling <= lo {
 		return lo
 	}
-	return lo + time.Duration(c.jitter(int64(ceiling-lo)+1))
+	return lo + time.Duration(jitter(int64(ceiling-lo)+1))
 }
 
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
-// A date in the past means 0. Garbage and negative numbers are ignored (ok is
-// false); huge values saturate.
-func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+// parseRetryAfter reads a Retry-After value: a number of units (seconds
+// unless WithRetryAfterUnit says milliseconds) or an HTTP date. A date in
+// the past means 0. Garbage and negative numbers are ignored (ok is false);
+// huge values saturate.
+func parseRetryAfter(v string, now time.Time, unit time.Duration) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
 	if v[0] >= '0' && v[0] <= '9' {
-		secs, err := strconv.ParseUint(v, 10, 64)
+		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			if ne, isNum := err.(*strconv.NumError); isNum && ne.Err == strconv.ErrRange {
+			if errors.Is(err, strconv.ErrRange) {
 				return time.Duration(math.MaxInt64), true
 			}
 			return 0, false
 		}
-		if secs > uint64(math.MaxInt64/int64(time.Second)) {
+		if n > uint64(math.MaxInt64/int64(unit)) {
 			return time.Duration(math.MaxInt64), true
 		}
-		return time.Duration(secs) * time.Second, true
+		return time.Duration(n) * unit, true
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
 		return 0, false
 	}
-	if d = t.Sub(now); d < 0 {
-		d = 0
-	}
-	return d, true
+	return max(t.Sub(now), 0), true
 }
 
-// logAttempt writes one debug line per attempt and one warn line per retry.
-// It never logs credentials, signatures or bodies.
-func (c *Client) logAttempt(ctx context.Context, st *sendState, resp *http.Response, err error, retry bool) {
-	attrs := []slog.Attr{
-		slog.String("request_id", st.requestID),
-		slog.Int("attempt", st.attempts),
+// parseRemaining reads X-RateLimit-Remaining leniently: LiSA's docs do not
+// pin its format, so the leading integer counts ("57", "57/60"); -1 when
+// there is none.
+func parseRemaining(v string) int {
+	v = strings.TrimSpace(v)
+	end := 0
+	for end < len(v) && end < 10 && v[end] >= '0' && v[end] <= '9' {
+		end++
 	}
-	if !st.attemptStart.IsZero() {
-		attrs = append(attrs, slog.Duration("duration", c.now().Sub(st.attemptStart)))
+	if end == 0 || (end < len(v) && v[end] >= '0' && v[end] <= '9') {
+		return -1
+	}
+	n, err := strconv.Atoi(v[:end])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// log writes one debug line per attempt and one warn line per retry, or
+// per retryable failure not retried. It never logs credentials,
+// signatures or bodies.
+func (a *attempts) log(ctx context.Context, err error, retry bool) {
+	attrs := []slog.Attr{
+		slog.String("request_id", a.requestID),
+		slog.Int("attempt", a.n),
+		slog.Duration("duration", time.Since(a.started)),
 	}
 	reason := ""
-	if resp != nil {
-		attrs = append(attrs, slog.Int("status", resp.StatusCode))
-		reason = "status " + strconv.Itoa(resp.StatusCode)
+	if a.status != 0 {
+		attrs = append(attrs, slog.Int("status", a.status))
+		reason = "status " + strconv.Itoa(a.status)
 	} else if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 		reason = err.Error()
 	}
-	c.logger.LogAttrs(ctx, slog.LevelDebug, "lisa: attempt", attrs...)
-	if retry {
-		c.logger.LogAttrs(ctx, slog.LevelWarn, "lisa: retrying",
-			slog.String("request_id", st.requestID),
-			slog.Int("attempt", st.attempts),
-			slog.String("reason", reason))
-	} else if st.stop != nil {
-		c.logger.LogAttrs(ctx, slog.LevelWarn, "lisa: not retrying",
-			slog.String("request_id", st.requestID),
-			slog.Int("attempt", st.attempts),
-			slog.String("reason", reason+"; "+st.stop.detail))
+	l := a.c.logger
+	l.LogAttrs(ctx, slog.LevelDebug, "lisa: attempt", attrs...)
+	switch {
+	case retry:
+		l.LogAttrs(ctx, slog.LevelWarn, "lisa: retrying", slog.String("request_id", a.requestID), slog.Int("attempt", a.n), slog.String("reason", reason))
+	case a.stop != nil:
+		l.LogAttrs(ctx, slog.LevelWarn, "lisa: not retrying", slog.String("request_id", a.requestID), slog.Int("attempt", a.n), slog.String("reason", reason+"; "+a.stop.detail))
 	}
 }
 

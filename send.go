@@ -20,33 +20,37 @@ import (
 // accepted it or the client has given up.
 //
 // payload is the notification body: a []byte or json.RawMessage is sent
-// byte-for-byte as given once it is checked to be valid JSON; any other
-// value (a struct, a map…) is encoded once with encoding/json. Note that a Go
-// string is encoded as a JSON string; pass prepared JSON as []byte. The body
-// is signed once, and every attempt sends the same bytes, signature and
-// X-Request-Id.
+// byte-for-byte as given once it is checked to be valid JSON (it is copied
+// first, so the caller may reuse it at once); any other value (a struct, a
+// map…) is encoded once with encoding/json. A Go string is encoded as a
+// JSON string: pass prepared JSON as []byte. The body is signed once, and
+// every attempt sends the same bytes, signature and X-Request-Id.
 //
-// A body over MaxPayloadBytes returns a *PayloadTooLargeError, and an invalid
-// one an error matching ErrInvalidPayload, with nothing sent. A non-2xx answer
-// returns an *APIError; a transport failure or an ended context returns a
-// *SendError.
+// A body over MaxPayloadBytes returns an error matching ErrPayloadTooLarge,
+// and an invalid one an error matching ErrInvalidPayload, with nothing sent.
+// A non-2xx answer returns an *APIError; a transport failure or an ended
+// context returns a *SendError.
+//
+// Delivery is at least once. A notification whose answer was lost (a
+// dropped connection, an attempt timeout) is sent again, and the server
+// may have accepted both. So may a 202 that arrives just as ctx is
+// cancelled: the Send reports context.Canceled (measured at well under 1%
+// of sends cancelled within a fraction of a millisecond of the answer).
+// X-Request-Id, the same on every attempt, tells such duplicates apart.
 func (c *Client) Send(ctx context.Context, payload any) (*Receipt, error) {
 	if err := c.usable(ctx, "Send"); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, &SendError{Err: err}
-	}
-	growStack()
 	body, err := encode(payload)
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, body)
+	return c.send(ctx, body, nil)
 }
 
 // encode turns a payload into the bytes to send and checks them: valid
 // JSON, UTF-8 (RFC 8259 §8.1), not a top-level null, within the limit.
+// Bytes given are copied: the caller, a Queue or SendSeq may reuse theirs.
 func encode(payload any) ([]byte, error) {
 	var body []byte
 	given := true // bytes as given, not encoding/json's output
@@ -54,9 +58,9 @@ func encode(payload any) ([]byte, error) {
 	case nil:
 		return nil, fmt.Errorf("%w: payload is nil", ErrInvalidPayload)
 	case []byte:
-		body = p
+		body = bytes.Clone(p)
 	case json.RawMessage:
-		body = p
+		body = bytes.Clone(p)
 	default:
 		b, err := json.Marshal(payload)
 		if err != nil {
@@ -65,7 +69,7 @@ func encode(payload any) ([]byte, error) {
 		body, given = b, false
 	}
 	if len(body) > MaxPayloadBytes {
-		return nil, &PayloadTooLargeError{Size: len(body), Limit: MaxPayloadBytes}
+		return nil, fmt.Errorf("%w: payload is %d bytes, over the limit of %d bytes; nothing was sent", ErrPayloadTooLarge, len(body), MaxPayloadBytes)
 	}
 	switch trimmed := bytes.TrimSpace(body); {
 	case len(trimmed) == 0:
@@ -84,90 +88,200 @@ func encode(payload any) ([]byte, error) {
 	return body, nil
 }
 
-// sendState is what one Send's attempts share. It is also the context of
-// the request (the caller's context, embedded), so that the retry policy
-// finds it with one allocation instead of a context.WithValue and a struct.
-type sendState struct {
-	context.Context
-	requestID    string
-	attempts     int
-	attemptStart time.Time
-	retryAfter   time.Duration // from the last answer, when hasRA
-	hasRA        bool
-	stop         *retryStop // why a retryable failure was not retried
-	heldBody     []byte     // the body of the answer last retried (see checkRetry)
-	heldCut      bool       // and whether it may go on
+// attempts is the state of one Send: its request, and what the last
+// answer said. Its methods are the hooks of the retryablehttp.Client made
+// for this Send, so each finds the state without going through a context.
+type attempts struct {
+	c         *Client
+	body      []byte
+	requestID string
+	header    http.Header
+	info      SendInfo // for the Observer
 
-	// Pieces of the request and of reading its answer, here so that the
-	// one allocation of the state holds them.
-	url        url.URL
-	headerVals [2]string    // the signature and the request id
-	body       bytes.Reader // the first attempt's body (see newRequest)
-	drain      io.LimitedReader
+	n          int       // attempts started
+	started    time.Time // when the last one started, for the log
+	status     int       // the last answer's status; 0 when the last attempt got none
+	errBody    []byte    // the last non-2xx answer's body, read before any retry
+	cut        bool      // and whether it may go on
+	retryAfter time.Duration
+	hasRA      bool
+	remaining  int           // X-RateLimit-Remaining, -1 when none
+	wait       time.Duration // before the next attempt, decided by checkRetry
+	stop       *retryStop    // why a retryable failure was not retried
+	unreadable error         // an answer came that could not be read
+	token      bool          // a retry-budget token is held for a retry not started
 }
 
-type stateKey struct{}
-
-// Value returns the state itself for stateKey, and defers to the caller's
-// context for every other key.
-func (st *sendState) Value(key any) any {
-	if key == (stateKey{}) {
-		return st
-	}
-	return st.Context.Value(key)
-}
-
-func stateFrom(ctx context.Context) *sendState {
-	st, _ := ctx.Value(stateKey{}).(*sendState)
-	return st
-}
-
-// send signs body once and runs the retry loop.
-func (c *Client) send(ctx context.Context, body []byte) (receipt *Receipt, err error) {
-	st := &sendState{Context: ctx}
-	defer func() { // for Client.Stats (stats.go)
-		if receipt == nil && err == nil { // user code panicked or called runtime.Goexit
-			err = errCutShort
-		}
-		c.stats.count(st.attempts, err)
-	}()
-	req, err := c.newRequest(st, body)
+// send signs body once and runs the attempts: the path of every
+// notification, whichever API it came from.
+func (c *Client) send(ctx context.Context, body []byte, enqueued []any) (receipt *Receipt, err error) {
+	a, err := c.newAttempts(body)
 	if err != nil {
 		return nil, err
 	}
-	// The first attempt waits here for the rate limit and any Retry-After
-	// cooldown; retries wait in checkRetry (see throttle in ratelimit.go).
-	if err := c.throttle.wait(st); err != nil {
-		return nil, &SendError{RequestID: st.requestID, Err: err} // nothing sent
+	a.info.Enqueued = enqueued
+	if o := c.observer; o != nil && o.SendStart != nil {
+		ctx = o.SendStart(ctx, &a.info)
 	}
-	resp, err := c.retry.Do(req)
+	defer func() {
+		if receipt == nil && err == nil { // user code panicked in the transport
+			err = errCutShort
+		}
+		c.stats.count(a.n, err)
+		if o := c.observer; o != nil && o.SendDone != nil {
+			a.info.Attempts, a.info.Receipt, a.info.Err = a.n, receipt, err
+			o.SendDone(ctx, &a.info)
+		}
+	}()
+	if err := c.throttle.wait(ctx, c); err != nil { // the first attempt's turn
+		return nil, &SendError{RequestID: a.requestID, Err: err}
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, body)
 	if err != nil {
-		var held *retryStop // declared here: errors.As moves it to the heap
-		if resp != nil && errors.As(err, &held) {
-			// An answer called for a retry that the client then held back
-			// (ErrThrottled, from checkRetry): that answer is the outcome.
-			// Its body was read before the wait.
-			st.stop = held
-			return nil, c.apiError(st, resp.StatusCode, st.heldBody, st.heldCut)
+		return nil, fmt.Errorf("lisa: build request: %w", err)
+	}
+	req.Header = a.header
+	rc := &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport:     a, // counts and observes each attempt (RoundTrip below)
+			Jar:           c.jar,
+			Timeout:       c.cfg.timeout, // per attempt, reading the answer included
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		RetryMax:     c.cfg.maxRetries,
+		CheckRetry:   a.checkRetry,   // which failures to retry (retry.go)
+		Backoff:      a.backoff,      // how long to wait (retry.go)
+		PrepareRetry: a.prepareRetry, // the rate limit and cooldown, before a retry
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	resp, err := rc.Do(req)
+	return a.outcome(ctx, resp, err)
+}
+
+// newAttempts prepares the one request every attempt sends: the body, its
+// signature, a new request id and the headers.
+func (c *Client) newAttempts(body []byte) (*attempts, error) {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return nil, fmt.Errorf("lisa: make request id: %w", err)
+	}
+	a := &attempts{c: c, body: body, requestID: id.String(), remaining: -1}
+	a.header = http.Header{
+		"Authorization": {"ApiKey " + c.creds().apiKey},
+		"Content-Type":  {"application/json"},
+		SignatureHeader: {c.signer.Sign(body)},
+		RequestIDHeader: {a.requestID},
+		"User-Agent":    {c.userAgent},
+	}
+	a.info = SendInfo{RequestID: a.requestID, Size: len(body)}
+	return a, nil
+}
+
+// RoundTrip makes one attempt through the client's transport. It is the
+// transport of this Send's http.Client, so that each attempt is counted and
+// observed. It has no CloseIdleConnections: retryablehttp calls that after
+// every failed Send, and it would close the connections other sends share.
+func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
+	a.n++
+	a.status = 0
+	a.started = time.Now()
+	o := a.c.observer
+	var info *AttemptInfo
+	if o != nil && (o.AttemptStart != nil || o.AttemptDone != nil) {
+		info = &AttemptInfo{RequestID: a.requestID, Attempt: a.n, Method: req.Method, URL: a.c.endpointURL(), Header: http.Header{}, RateLimitRemaining: -1}
+		if o.AttemptStart != nil {
+			ctx := o.AttemptStart(req.Context(), info)
+			req = req.WithContext(ctx)
+			if len(info.Header) > 0 {
+				h := req.Header.Clone()
+				for k, v := range info.Header {
+					if h[k] == nil { // the client's own headers stay
+						h[k] = v
+					}
+				}
+				req.Header = h
+			}
 		}
+	}
+	resp, err := a.c.transport.RoundTrip(req)
+	if err == nil && resp == nil { // a RoundTripper breaking its contract
+		err = fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", a.c.transport)
+	}
+	if err != nil {
+		resp = nil
+	}
+	if info != nil && o.AttemptDone != nil {
+		info.Err = err
 		if resp != nil {
-			resp.Body.Close()
+			info.StatusCode = resp.StatusCode
+			info.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), a.c.cfg.retryAfterUnit)
+			info.RateLimitRemaining = parseRemaining(resp.Header.Get("X-RateLimit-Remaining"))
 		}
-		if st.attempts == 0 {
-			st.attempts = 1
+		o.AttemptDone(req.Context(), info)
+	}
+	return resp, err
+}
+
+// outcome maps what the attempts ended with to Send's result.
+func (a *attempts) outcome(ctx context.Context, resp *http.Response, err error) (*Receipt, error) {
+	if a.token && a.c.budget != nil { // a retry paid for never ran
+		a.c.budget.refill()
+	}
+	if err == nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		drainPromptly(resp.Body)
+		return &Receipt{StatusCode: resp.StatusCode, RequestID: a.requestID, Attempts: a.n, Size: len(a.body), RateLimitRemaining: a.remaining}, nil
+	}
+	if resp != nil {
+		resp.Body.Close() // its body was read in checkRetry
+	}
+	var held *retryStop
+	switch {
+	case a.unreadable != nil:
+		return nil, &SendError{RequestID: a.requestID, Attempts: a.n, Err: a.unreadable}
+	case err == nil, a.status != 0 && errors.As(err, &held):
+		// An answer ended it, or called for a retry that the client then
+		// held back (ErrThrottled): that answer is the outcome.
+		if held != nil {
+			a.stop = held
 		}
-		return nil, &SendError{RequestID: st.requestID, Attempts: st.attempts, Err: err, stop: st.stop}
+		return nil, a.apiError()
+	case a.n > 0 && a.status == 0 && ctx.Err() == nil && isTimeout(err):
+		err = &attemptTimeoutError{after: a.c.cfg.timeout, err: err}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		// Drain a little so the connection can be reused. The answer is in:
-		// a body cut short does not undo the acceptance.
-		st.drain = io.LimitedReader{R: resp.Body, N: maxSuccessDrain}
-		_, _ = io.Copy(io.Discard, &st.drain)
-		return &Receipt{StatusCode: resp.StatusCode, RequestID: st.requestID, Attempts: st.attempts, Size: len(body)}, nil
+	return nil, &SendError{RequestID: a.requestID, Attempts: a.n, Err: err, stop: a.stop}
+}
+
+// apiError is the error of a Send whose last answer was not a success.
+func (a *attempts) apiError() *APIError {
+	e := &APIError{
+		StatusCode:         a.status,
+		Body:               a.c.creds().redact(a.errBody, a.cut),
+		RequestID:          a.requestID,
+		Attempts:           a.n,
+		RateLimitRemaining: a.remaining,
+		stop:               a.stop,
 	}
-	errBody, cut := readErrorBody(resp.Body)
-	return nil, c.apiError(st, resp.StatusCode, errBody, cut)
+	if a.hasRA {
+		e.RetryAfter = a.retryAfter
+	}
+	return e
+}
+
+// maxSuccessDrain and successDrainTime bound what is read of a 2xx body
+// (so that the connection can be reused): the answer is in, and a body
+// that trickles must not hold the Send.
+const (
+	maxSuccessDrain  = 64 << 10
+	successDrainTime = 100 * time.Millisecond
+)
+
+// drainPromptly reads what arrives of body within successDrainTime, then
+// closes it.
+func drainPromptly(body io.ReadCloser) {
+	t := time.AfterFunc(successDrainTime, func() { body.Close() })
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxSuccessDrain))
+	t.Stop()
+	body.Close()
 }
 
 // readErrorBody reads the start of an error answer's body, up to
@@ -178,65 +292,16 @@ func readErrorBody(body io.Reader) (b []byte, cut bool) {
 	return b, err != nil || len(b) == maxErrorBodyRead
 }
 
-// apiError is the error of a Send whose last answer, with this status and
-// body, was not a success; cut is readErrorBody's.
-func (c *Client) apiError(st *sendState, status int, body []byte, cut bool) *APIError {
-	apiErr := &APIError{
-		StatusCode: status,
-		Body:       c.creds().redact(body, cut),
-		RequestID:  st.requestID,
-		Attempts:   st.attempts,
-		stop:       st.stop,
+// usable checks what every send needs: a Client made by NewClient and a
+// context.
+func (c *Client) usable(ctx context.Context, method string) error {
+	if c == nil || c.endpoint == "" {
+		return fmt.Errorf("lisa: %s on a nil or zero Client; use NewClient", method)
 	}
-	if st.hasRA {
-		apiErr.RetryAfter = st.retryAfter
+	if ctx == nil {
+		return fmt.Errorf("lisa: %s: ctx is nil", method)
 	}
-	return apiErr
-}
-
-// newRequest builds the one request every attempt of a Send reuses: the
-// body, its signature, a new request id and the headers.
-func (c *Client) newRequest(st *sendState, body []byte) (*retryablehttp.Request, error) {
-	id, err := uuid.NewRandom()
-	if err != nil {
-		return nil, fmt.Errorf("lisa: make request id: %w", err)
-	}
-	st.requestID = id.String()
-	// Built from the URL parsed once in NewClient (a copy, so nothing
-	// downstream can change the client's), not by parsing it again.
-	st.url = *c.url
-	st.headerVals = [2]string{c.signer.Sign(body), st.requestID}
-	h := make(http.Header, 5)
-	h["Authorization"] = c.creds().authorization
-	h["Content-Type"] = c.contentType
-	h[SignatureHeader] = st.headerVals[0:1:1]
-	h[RequestIDHeader] = st.headerVals[1:2:2]
-	h["User-Agent"] = c.userAgent
-	hr := (&http.Request{
-		Method: http.MethodPost, URL: &st.url, Header: h,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-	}).WithContext(st)
-	req, err := retryablehttp.FromRequest(hr) // before the body: it would wrap it
-	if err != nil {
-		return nil, fmt.Errorf("lisa: build request: %w", err)
-	}
-	// The first attempt reads the body from st. A retry reads it from a
-	// reader of its own (prepareRetry), because net/http may still be
-	// closing the last attempt's body when the next begins. io.NopCloser
-	// keeps the reader one that net/http sends in the headers' packet.
-	st.body.Reset(body)
-	hr.Body = io.NopCloser(&st.body)
-	hr.ContentLength = int64(len(body))
-	hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	return req, nil
-}
-
-// prepareRetry is retryablehttp's PrepareRetry: it gives each retry a body
-// reader of its own.
-func prepareRetry(req *http.Request) error {
-	body, err := req.GetBody()
-	req.Body = body
-	return err
+	return nil
 }
 
 // Preview is the request Send would make, as returned by Client.Preview.
@@ -254,26 +319,24 @@ type Preview struct {
 // and validity checks, signing) and returns the request it would send, with
 // the API key masked. It sends nothing. The lisa command's -dry-run uses it.
 func (c *Client) Preview(payload any) (*Preview, error) {
-	if c == nil || c.retry == nil {
-		return nil, errors.New("lisa: Preview on a nil or zero Client; use NewClient")
+	if err := c.usable(context.Background(), "Preview"); err != nil {
+		return nil, err
 	}
 	body, err := encode(payload)
 	if err != nil {
 		return nil, err
 	}
-	req, err := c.newRequest(&sendState{Context: context.Background()}, body)
+	a, err := c.newAttempts(body)
 	if err != nil {
 		return nil, err
 	}
-	h := req.Header.Clone()
+	h := a.header.Clone()
 	h.Set("Authorization", "ApiKey ****")
-	return &Preview{Method: req.Method, URL: req.URL.String(), Header: h, Body: body}, nil
+	return &Preview{Method: http.MethodPost, URL: c.endpoint, Header: h, Body: body}, nil
 }
 
-// logAttemptStart is retryablehttp's RequestLogHook: it stamps the start of
-// each attempt for the log line written when the attempt ends.
-func (c *Client) logAttemptStart(_ retryablehttp.Logger, req *http.Request, _ int) {
-	if st := stateFrom(req.Context()); st != nil {
-		st.attemptStart = c.now()
-	}
+// endpointURL is a copy of the endpoint for an Observer.
+func (c *Client) endpointURL() *url.URL {
+	u, _ := url.Parse(c.endpoint) // checked in NewClient
+	return u
 }

@@ -152,6 +152,7 @@ type QueueStats struct {
 
 	// Waiting is how many payloads wait to be sent, those parked behind a
 	// payload of the same key in flight included; WaitingBytes their size.
+	// Results waiting for OnResult are not counted.
 	Waiting      int
 	WaitingBytes int64
 	// InFlight is how many payloads are being sent.
@@ -160,7 +161,7 @@ type QueueStats struct {
 	// Accepted is how many payloads were delivered.
 	Accepted int64
 	// Failed is how many results carried an error other than
-	// ErrSuperseded: failed sends, and payloads not sent after a 401 or not
+	// ErrSuperseded: failed sends, and payloads not sent after the queue stopped or not
 	// delivered by Close.
 	Failed int64
 	// Superseded is how many payloads were replaced by a newer payload for
@@ -172,7 +173,8 @@ type QueueStats struct {
 	SpillErrors int64
 	// OnResultPanics is how many calls of OnResult panicked.
 	OnResultPanics int64
-	// Stopped is true once the queue stopped sending after a 401 answer.
+	// Stopped is true once the queue stopped sending after an answer that
+	// FailsEveryRequest.
 	Stopped bool
 }
 
@@ -185,7 +187,7 @@ func (q *Queue) Stats() QueueStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s := q.stats
-	s.Waiting, s.WaitingBytes, s.InFlight = q.waiting, q.waitingBytes, q.inFlight
-	s.Stopped = q.unauthorized
+	s.Waiting, s.WaitingBytes, s.InFlight = q.line.items, q.line.bytes, q.inFlight
+	s.Stopped = q.stopped != nil
 	return s
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,7 +117,7 @@ func BenchmarkQueueThroughput(b *testing.B) {
 		payloads[i] = p
 	}
 	var accepted atomic.Int64
-	q, err := lisa.NewQueue(sdk, lisa.QueueOptions{Block: true, OnResult: func(r lisa.Result) {
+	q, err := lisa.NewQueue(sdk, lisa.QueueOptions{Workers: 8, Block: true, OnResult: func(r lisa.Result) {
 		if r.Err == nil {
 			accepted.Add(1)
 		}
@@ -165,4 +167,106 @@ func BenchmarkQueueThroughput(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestPairedQueue compares a Queue with the plain alternative a user would
+// write: a channel and the same number of worker goroutines calling
+// client.Send. Both use one client against the loopback server; each round
+// sends LISA_PAIRED_SENDS products through each side, back to back (the
+// order alternating), and gives one Queue ÷ pool ratio. The difference is
+// the queue's own cost: encoding and copying at Enqueue, the line,
+// coalescing and the reporter.
+//
+//	LISA_PAIRED_ROUNDS=30 go test -run TestPairedQueue -v ./bench/
+func TestPairedQueue(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("LISA_PAIRED_ROUNDS"))
+	if rounds <= 0 {
+		t.Skip("a measurement: set LISA_PAIRED_ROUNDS to run it")
+	}
+	sends := 1000
+	if n, err := strconv.Atoi(os.Getenv("LISA_PAIRED_SENDS")); err == nil && n > 0 {
+		sends = n
+	}
+	const workers = 8
+	sdk := newSDK(t, loopback())
+	var accepted atomic.Int64
+	q, err := lisa.NewQueue(sdk, lisa.QueueOptions{Workers: workers, Block: true, OnResult: func(r lisa.Result) {
+		if r.Err == nil {
+			accepted.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close(context.Background())
+	ctx := context.Background()
+	queueSide := func() (time.Duration, error) {
+		accepted.Store(0)
+		start := time.Now()
+		for i := range sends {
+			p := small
+			p.Stock = i
+			if err := q.Enqueue(ctx, p); err != nil {
+				return 0, err
+			}
+		}
+		if err := q.Flush(ctx); err != nil {
+			return 0, err
+		}
+		if n := accepted.Load(); n != int64(sends) {
+			return 0, fmt.Errorf("queue: %d of %d accepted", n, sends)
+		}
+		return time.Since(start), nil
+	}
+	poolSide := func() (time.Duration, error) {
+		start := time.Now()
+		jobs := make(chan any, workers)
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for p := range jobs {
+					if _, err := sdk.Send(ctx, p); err == nil {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		for i := range sends {
+			p := small
+			p.Stock = i
+			jobs <- p
+		}
+		close(jobs)
+		wg.Wait()
+		if n := ok.Load(); n != int64(sends) {
+			return 0, fmt.Errorf("pool: %d of %d accepted", n, sends)
+		}
+		return time.Since(start), nil
+	}
+	row, err := pairRounds(rounds, func(r int) (pairSample, error) {
+		var s pairSample
+		sides := []func() (time.Duration, error){queueSide, poolSide}
+		order := []int{0, 1}
+		if r%2 == 1 {
+			order = []int{1, 0}
+		}
+		for _, i := range order {
+			cpu0 := processCPU()
+			d, err := sides[i]()
+			if err != nil {
+				return s, err
+			}
+			s.wall[i], s.cpu[i] = d, processCPU()-cpu0
+		}
+		return s, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("paired rounds: %d, sends per side per round: %d (÷ bare reads ÷ channel pool)\n\n", rounds, sends)
+	printPairedHeader()
+	row.print("queue", "small", workers, rounds*sends)
 }

@@ -2,8 +2,8 @@ package lisatest
 
 import (
 	"fmt"
+	"github.com/hello-lisa/lisa-go/internal/redact"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -71,11 +71,7 @@ func maskAuthorization(h http.Header) http.Header {
 	}
 	out := h.Clone()
 	for i, v := range out["Authorization"] {
-		scheme, _, _ := strings.Cut(v, " ")
-		if scheme == v {
-			scheme = ""
-		}
-		out["Authorization"][i] = strings.TrimSpace(scheme + " ****")
+		out["Authorization"][i] = redact.Authorization(v)
 	}
 	return out
 }

@@ -84,7 +84,7 @@ func run(catalog string, live bool, baseURL string, concurrency int, failedPath 
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), lisa.MaxPayloadBytes+1)
 		for sc.Scan() {
-			line := append([]byte(nil), sc.Bytes()...)
+			line := sc.Bytes() // SendSeq copies it before the next Scan
 			if len(line) == 0 {
 				continue
 			}
@@ -100,7 +100,7 @@ func run(catalog string, live bool, baseURL string, concurrency int, failedPath 
 	for r := range client.SendSeq(ctx, products) {
 		if r.Err != nil {
 			fmt.Fprintf(os.Stderr, "product #%d: %v\n", r.Index+1, r.Err)
-			failed = append(failed, r.Payload.(json.RawMessage))
+			failed = append(failed, json.RawMessage(r.Body))
 			continue
 		}
 		accepted++

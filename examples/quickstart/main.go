@@ -69,9 +69,8 @@ func run() error {
 
 	fmt.Println("\n3. An oversize payload")
 	_, err = client.Send(ctx, map[string]any{"productId": "126", "description": strings.Repeat("x", lisa.MaxPayloadBytes)})
-	var tooLarge *lisa.PayloadTooLargeError
-	if !errors.As(err, &tooLarge) {
-		return fmt.Errorf("oversize: want PayloadTooLargeError, got %v", err)
+	if !errors.Is(err, lisa.ErrPayloadTooLarge) {
+		return fmt.Errorf("oversize: want ErrPayloadTooLarge, got %v", err)
 	}
 	fmt.Println("   refused before sending:", err)
 
