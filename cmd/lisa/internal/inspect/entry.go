@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -121,9 +120,10 @@ func newEntry(r lisatest.Request, findings []finding, red *redactor) *entry {
 		if !utf8.Valid(r.Body) {
 			d.BodyNote = "The body is not valid UTF-8; invalid bytes show as \uFFFD."
 		}
-		var pretty bytes.Buffer
-		if json.Valid(r.Body) && json.Indent(&pretty, r.Body, "", "  ") == nil {
-			d.BodyPretty = red.redact(pretty.String())
+		if p, ok := pretty(r.Body); ok {
+			d.BodyPretty = red.redact(p)
+		} else if json.Valid(r.Body) {
+			d.BodyNote = strings.TrimSpace(d.BodyNote + " Shown as received only: indented, this body would take over 1 MiB (it nests deep).")
 		}
 	}
 	return &entry{row: rw, detail: d, req: r}
