@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -34,7 +35,8 @@ const watchdogLimit = 512 << 20
 
 // watch kills the process once its resident set passes watchdogLimit, so
 // that a test of unbounded code fails without taking the machine down. stop
-// ends the watch and reports whether it killed the process.
+// ends the watch (at its first call) and reports whether it killed the
+// process.
 func watch(s *served) (stop func() (killed bool)) {
 	done := make(chan struct{})
 	var killed atomic.Bool
@@ -52,7 +54,8 @@ func watch(s *served) (stop func() (killed bool)) {
 			}
 		}
 	}()
-	return func() bool { close(done); return killed.Load() }
+	var once sync.Once
+	return func() bool { once.Do(func() { close(done) }); return killed.Load() }
 }
 
 // TestServeUIMemoryPerRequestIsBounded sends `lisa serve -ui` the hostile
