@@ -25,7 +25,7 @@ func cmdServe(e env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (a loopback address unless -allow-remote)")
 	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback -addr (the endpoint has no TLS)")
 	ui := fs.Bool("ui", false, "serve the inspector page at / on the same address")
-	keep := fs.Int("keep", inspect.DefaultKeep, "with -ui: how many requests the page keeps")
+	keep := fs.Int("keep", inspect.DefaultKeep, "with -ui: how many requests the page keeps (fewer when they pass 32 MiB in all)")
 	recordPath := fs.String("record", "", "with -ui: append every accepted body to this file as NDJSON")
 	creds := addCredFlags(fs, true, false)
 	files, err := fs.parse(e, args)
