@@ -212,12 +212,6 @@ func (s jsonStyle) writeString(b *bytes.Buffer, str string) {
 	b.WriteByte('"')
 }
 
-// candidate is a byte string the client may have signed instead of the body.
-type candidate struct {
-	label string
-	bytes []byte
-}
-
 // eachCandidate calls try with what a client commonly signs instead of the
 // exact body, until try returns true: the body with a trailing newline added
 // or removed, an empty body, and, when the body is JSON, its
