@@ -19,7 +19,8 @@
 //	*      /plugin-notifications/…, else  the lisatest handler
 //
 // The API key and the secret are never shown: not on the page, not in the
-// API, not in an error. The page and its API answer only to a Host that is
+// API, not in an error. (One shorter than MinCredentialLen, too short to be
+// real, is masked in the Authorization header only.) The page and its API answer only to a Host that is
 // an IP address or localhost, and refuse cross-origin writes, so that a web
 // page elsewhere cannot drive them.
 package inspect
