@@ -22,7 +22,8 @@
 // API, not in an error. (One shorter than MinCredentialLen, too short to be
 // real, is masked in the Authorization header only.) The page and its API answer only to a Host that is
 // an IP address or localhost, and refuse cross-origin writes, so that a web
-// page elsewhere cannot drive them.
+// page elsewhere cannot drive them; the ingest path refuses any request
+// from a web page (one with an Origin header).
 package inspect
 
 import (
