@@ -18,14 +18,14 @@ func cmdServe(e env, args []string) error {
 	fs := newFlagSet("serve", "Run a local fake of the ingest endpoint that checks requests as LiSA documents them,\n"+
 		"printing one line per request. With -ui, the same address also serves an inspector page.\n"+
 		"It listens on loopback only, unless -allow-remote is given.",
-		"  LISA_PLUGIN_ID=p LISA_API_KEY=k LISA_SECRET=s lisa serve -ui\n"+
+		"  LISA_PLUGIN_ID=demo-plugin LISA_API_KEY=demo-key LISA_SECRET=demo-secret lisa serve -ui\n"+
 			"  # then, in another terminal, with the same credentials:\n"+
 			"  export LISA_BASE_URL=http://127.0.0.1:8080   # as printed\n"+
 			"  lisa send product.json")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (a loopback address unless -allow-remote)")
 	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback -addr (the endpoint has no TLS)")
 	ui := fs.Bool("ui", false, "serve the inspector page at / on the same address")
-	keep := fs.Int("keep", inspect.DefaultKeep, "with -ui: how many requests the page keeps")
+	keep := fs.Int("keep", inspect.DefaultKeep, "with -ui: how many requests the page keeps (fewer when they pass 32 MiB in all)")
 	recordPath := fs.String("record", "", "with -ui: append every accepted body to this file as NDJSON")
 	creds := addCredFlags(fs, true, false)
 	files, err := fs.parse(e, args)
@@ -71,6 +71,10 @@ func cmdServe(e env, args []string) error {
 				return usageError(fmt.Errorf("lisa serve: -record: %w", err))
 			}
 			defer record.Close()
+		}
+		if len(cr.apiKey) < inspect.MinCredentialLen || len(cr.secret) < inspect.MinCredentialLen {
+			fmt.Fprintf(e.stderr, "lisa serve: warning: the API key or the secret is shorter than %d characters, too short to be real: "+
+				"the page masks it only in the Authorization header, not wherever its letters occur\n", inspect.MinCredentialLen)
 		}
 		cfg := inspect.Config{PluginID: cr.pluginID, APIKey: cr.apiKey, Secret: cr.secret, Handler: h, Keep: *keep}
 		if record != nil {

@@ -80,7 +80,16 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // serveIngest hands the request, with the next queued fault if any, to the
 // lisatest handler.
+//
+// A request with an Origin header is refused unread: only browsers send
+// one, and any page a developer opens could otherwise post to this loopback
+// port (a text/plain POST needs no preflight), fill the list and have every
+// body diagnosed. Notifications come from servers, which send no Origin.
 func (in *Inspector) serveIngest(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" {
+		writeError(w, http.StatusForbidden, "lisa: refused a request from a web page (it has an Origin header): the inspector takes notifications from servers only")
+		return
+	}
 	if f, ok := in.faults.next(); ok {
 		in.cfg.Handler.Script(f)
 		in.hub.publish("faults", in.faults.state())

@@ -65,15 +65,19 @@ func diagnoseSignature(body []byte, sig, secret, apiKey string) finding {
 		return sigFinding("api-key", "signed with the API key",
 			"The signature matches the body signed with the API key: sign with the plugin's secret instead.")
 	}
-	for _, c := range candidates(body) {
-		if signer.Verify(c.bytes, sig) {
-			f := sigFinding("body-changed", "body changed after signing",
-				"The signature matches the body "+c.label+", not the bytes that were sent: "+
-					"the client signed one serialization and sent another (for example, it passed an object to its HTTP library, which encoded it again). "+
-					"Serialize once, sign those bytes, send those bytes.")
-			f.Signed = string(c.bytes)
-			return f
+	var changed finding
+	if eachCandidate(body, func(label string, b []byte) bool {
+		if !signer.Verify(b, sig) {
+			return false
 		}
+		changed = sigFinding("body-changed", "body changed after signing",
+			"The signature matches the body "+label+", not the bytes that were sent: "+
+				"the client signed one serialization and sent another (for example, it passed an object to its HTTP library, which encoded it again). "+
+				"Serialize once, sign those bytes, send those bytes.")
+		changed.Signed = string(b)
+		return true
+	}) {
+		return changed
 	}
 	return sigFinding("other-secret", "signed with another secret",
 		"The signature is well formed but matches neither the body nor any common re-serialization of it "+

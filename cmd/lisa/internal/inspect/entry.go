@@ -1,7 +1,6 @@
 package inspect
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"sort"
@@ -55,6 +54,7 @@ type entry struct {
 	row    row
 	detail detail
 	req    lisatest.Request
+	size   int // an estimate of the bytes held, for the ring's bound
 }
 
 // newEntry builds the views of r. The id is set by the caller.
@@ -121,12 +121,29 @@ func newEntry(r lisatest.Request, findings []finding, red *redactor) *entry {
 		if !utf8.Valid(r.Body) {
 			d.BodyNote = "The body is not valid UTF-8; invalid bytes show as \uFFFD."
 		}
-		var pretty bytes.Buffer
-		if json.Valid(r.Body) && json.Indent(&pretty, r.Body, "", "  ") == nil {
-			d.BodyPretty = red.redact(pretty.String())
+		if p, ok := pretty(r.Body); ok {
+			d.BodyPretty = red.redact(p)
+		} else if json.Valid(r.Body) {
+			d.BodyNote = strings.TrimSpace(d.BodyNote + " Shown as received only: indented, this body would take over 1 MiB (it nests deep).")
 		}
 	}
-	return &entry{row: rw, detail: d, req: r}
+	return &entry{row: rw, detail: d, req: r, size: footprint(r, d)}
+}
+
+// footprint estimates the bytes a kept request holds: its body, the body's
+// views, its headers as received and as shown, its findings, and 1 KiB for
+// the rest.
+func footprint(r lisatest.Request, d detail) int {
+	n := 1024 + len(r.Body) + len(d.Body) + len(d.BodyPretty) + len(d.BodyNote)
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += 2 * (len(name) + len(v))
+		}
+	}
+	for _, f := range d.Findings {
+		n += len(f.Title) + len(f.Detail) + len(f.Signed)
+	}
+	return n
 }
 
 // productID returns the top-level "productId" of a JSON object body: a

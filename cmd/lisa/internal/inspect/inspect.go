@@ -19,9 +19,11 @@
 //	*      /plugin-notifications/…, else  the lisatest handler
 //
 // The API key and the secret are never shown: not on the page, not in the
-// API, not in an error. The page and its API answer only to a Host that is
+// API, not in an error. (One shorter than MinCredentialLen, too short to be
+// real, is masked in the Authorization header only.) The page and its API answer only to a Host that is
 // an IP address or localhost, and refuse cross-origin writes, so that a web
-// page elsewhere cannot drive them.
+// page elsewhere cannot drive them; the ingest path refuses any request
+// from a web page (one with an Origin header).
 package inspect
 
 import (
@@ -37,8 +39,9 @@ import (
 // DefaultKeep is how many requests an Inspector keeps when Config.Keep is 0.
 const DefaultKeep = 500
 
-// MaxKeep bounds Config.Keep: each kept request may hold a body of up to
-// 192 KiB, so MaxKeep requests may take about 1.9 GiB in the worst case.
+// MaxKeep bounds Config.Keep. However many it says, the requests kept take
+// at most 32 MiB as a whole (their bodies, headers and views, estimated): past
+// that, the oldest are dropped first.
 const MaxKeep = 10000
 
 // Config is what lisa serve knows. PluginID, APIKey, Secret and Handler are
@@ -53,8 +56,8 @@ type Config struct {
 	// Handler is the fake ingest endpoint to observe and inject faults into.
 	// Create it with lisatest.WithObserver calling the Inspector's Observe.
 	Handler *lisatest.Handler
-	// Keep is how many requests to keep, the oldest dropped first; 0 means
-	// DefaultKeep.
+	// Keep is how many requests to keep, the oldest dropped first (sooner
+	// when they pass 32 MiB, see MaxKeep); 0 means DefaultKeep.
 	Keep int
 	// Record, when set, receives every accepted body as one NDJSON line, in
 	// the format `lisa send -ndjson` reads (-record FILE).

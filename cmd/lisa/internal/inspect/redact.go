@@ -10,6 +10,13 @@ import (
 // mask stands in for a credential wherever one would show.
 const mask = "****"
 
+// MinCredentialLen is the length below which an API key or a secret is too
+// short to be a real one (such as the "k" and "s" of a quick try). The
+// inspector masks such a credential only in the Authorization header, which
+// it always masks: masked wherever it occurs, one letter would garble every
+// path, product id and header on the page.
+const MinCredentialLen = 8
+
 // redactor replaces the API key and the secret, in every spelling a JSON
 // string can give them, by mask. Everything the inspector shows passes
 // through it.
@@ -18,10 +25,12 @@ type redactor struct {
 	patterns []*regexp.Regexp
 }
 
+// newRedactor returns a redactor of the credentials of at least
+// MinCredentialLen bytes; shorter ones are left to maskAuthorization.
 func newRedactor(creds ...string) *redactor {
 	r := &redactor{}
 	for _, c := range creds {
-		if c == "" {
+		if len(c) < MinCredentialLen {
 			continue
 		}
 		r.plain = append(r.plain, c)

@@ -104,14 +104,24 @@ var jsonStyles = []jsonStyle{
 	{label: "compact, non-ASCII as \\u escapes", itemSep: ",", keySep: ":", asciiOnly: true},
 }
 
-// write returns v written in style s.
+// maxCandidate bounds each re-serialization the diagnosis writes. Indenting
+// a deeply nested body multiplies it (each value behind depth levels of
+// indentation: 18,000 spaces at depth 9,000), so a style whose output would
+// pass this is not tried. 1 MiB is over five times the largest body.
+const maxCandidate = 1 << 20
+
+// write returns v written in style s, or nil when that would take more than
+// maxCandidate bytes.
 func (s jsonStyle) write(v *jsonValue) []byte {
 	var b bytes.Buffer
-	s.writeValue(&b, v, 0)
+	if !s.writeValue(&b, v, 0) {
+		return nil
+	}
 	return b.Bytes()
 }
 
-func (s jsonStyle) writeValue(b *bytes.Buffer, v *jsonValue, depth int) {
+// writeValue writes v and reports whether b stayed within maxCandidate.
+func (s jsonStyle) writeValue(b *bytes.Buffer, v *jsonValue, depth int) bool {
 	switch v.kind {
 	case '"':
 		s.writeString(b, v.text)
@@ -125,7 +135,7 @@ func (s jsonStyle) writeValue(b *bytes.Buffer, v *jsonValue, depth int) {
 		b.WriteByte(v.kind)
 		if len(v.vals) == 0 {
 			b.WriteByte(closing)
-			return
+			return true
 		}
 		order := make([]int, len(v.vals))
 		for i := range order {
@@ -147,11 +157,14 @@ func (s jsonStyle) writeValue(b *bytes.Buffer, v *jsonValue, depth int) {
 				s.writeString(b, v.keys[i])
 				b.WriteString(s.keySep)
 			}
-			s.writeValue(b, v.vals[i], depth+1)
+			if b.Len() > maxCandidate || !s.writeValue(b, v.vals[i], depth+1) {
+				return false
+			}
 		}
 		s.newline(b, depth)
 		b.WriteByte(closing)
 	}
+	return b.Len() <= maxCandidate
 }
 
 func (s jsonStyle) newline(b *bytes.Buffer, depth int) {
@@ -199,40 +212,35 @@ func (s jsonStyle) writeString(b *bytes.Buffer, str string) {
 	b.WriteByte('"')
 }
 
-// candidate is a byte string the client may have signed instead of the body.
-type candidate struct {
-	label string
-	bytes []byte
-}
-
-// candidates returns what a client commonly signs instead of the exact body:
-// the body with a trailing newline added or removed, an empty body, and, when
-// the body is JSON, its re-serializations (each with and without a trailing
-// newline). Candidates equal to the body itself are left out.
-func candidates(body []byte) []candidate {
-	var out []candidate
-	seen := map[string]bool{string(body): true}
-	add := func(label string, b []byte) {
-		if !seen[string(b)] {
-			seen[string(b)] = true
-			out = append(out, candidate{label, b})
-		}
+// eachCandidate calls try with what a client commonly signs instead of the
+// exact body, until try returns true: the body with a trailing newline added
+// or removed, an empty body, and, when the body is JSON, its
+// re-serializations (each with and without a trailing newline). They are
+// made one at a time, so that only one is held at once; a candidate equal to
+// the body, or to an earlier one, cannot match where those did not, so
+// duplicates cost a hash, not a wrong answer.
+func eachCandidate(body []byte, try func(label string, b []byte) bool) bool {
+	if try("with a trailing newline added", append(bytes.Clone(body), '\n')) ||
+		try("with a trailing CRLF added", append(bytes.Clone(body), '\r', '\n')) ||
+		try("with the trailing white space removed", bytes.TrimRight(body, " \t\r\n")) ||
+		try("empty (the signature of no bytes)", []byte{}) {
+		return true
 	}
-	add("with a trailing newline added", append(bytes.Clone(body), '\n'))
-	add("with a trailing CRLF added", append(bytes.Clone(body), '\r', '\n'))
-	add("with the trailing white space removed", bytes.TrimRight(body, " \t\r\n"))
-	add("empty (the signature of no bytes)", []byte{})
 	if !utf8.Valid(body) {
-		return out
+		return false
 	}
 	v, err := parseOrdered(body)
 	if err != nil {
-		return out
+		return false
 	}
 	for _, s := range jsonStyles {
 		b := s.write(v)
-		add("re-serialized "+s.label, b)
-		add("re-serialized "+s.label+", with a trailing newline", append(b, '\n'))
+		if b == nil {
+			continue // too large to be what was signed
+		}
+		if try("re-serialized "+s.label, b) || try("re-serialized "+s.label+", with a trailing newline", append(b, '\n')) {
+			return true
+		}
 	}
-	return out
+	return false
 }

@@ -1,24 +1,41 @@
 package inspect
 
-// ring keeps the last n entries; ids are consecutive, so one is found by
-// arithmetic.
+// maxRingBytes bounds what the ring holds as a whole, whatever Keep says: a
+// kept request may hold its body (up to 192 KiB), that body as shown, its
+// indented view and the bytes its signature matched (up to 1 MiB each), so
+// Keep alone would allow gigabytes. Past this, the oldest are dropped.
+const maxRingBytes = 32 << 20
+
+// ring keeps the last entries, at most len(buf) of them and at most
+// maxRingBytes of them; ids are consecutive, so one is found by arithmetic.
 type ring struct {
 	buf   []*entry
 	start int // index of the oldest entry
 	n     int // entries held
+	bytes int // their sizes summed
 }
 
 func newRing(size int) *ring { return &ring{buf: make([]*entry, size)} }
 
-// add appends e, dropping the oldest entry when full.
+// add appends e, dropping the oldest entries while the ring is full or over
+// maxRingBytes (e itself is kept).
 func (r *ring) add(e *entry) {
-	if r.n < len(r.buf) {
-		r.buf[(r.start+r.n)%len(r.buf)] = e
-		r.n++
-		return
+	if r.n == len(r.buf) {
+		r.dropOldest()
 	}
-	r.buf[r.start] = e
+	r.buf[(r.start+r.n)%len(r.buf)] = e
+	r.n++
+	r.bytes += e.size
+	for r.bytes > maxRingBytes && r.n > 1 {
+		r.dropOldest()
+	}
+}
+
+func (r *ring) dropOldest() {
+	r.bytes -= r.buf[r.start].size
+	r.buf[r.start] = nil
 	r.start = (r.start + 1) % len(r.buf)
+	r.n--
 }
 
 // newestFirst returns the entries held, newest first.
