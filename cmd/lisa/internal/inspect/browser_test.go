@@ -97,8 +97,7 @@ func TestBrowserShowsRequestsLive(t *testing.T) {
 	// client without that check would.
 	big := []byte(`{"productId":"789","blob":"` + strings.Repeat("x", lisa.MaxPayloadBytes) + `"}`)
 	_, err = good.Send(ctx, big)
-	var tooLarge *lisa.PayloadTooLargeError
-	require.ErrorAs(t, err, &tooLarge)
+	require.ErrorIs(t, err, lisa.ErrPayloadTooLarge)
 	require.Equal(t, http.StatusRequestEntityTooLarge, f.post(big, signed(big, map[string]string{lisa.RequestIDHeader: "oversize-1"})))
 
 	b.waitFor("three rows", `document.querySelectorAll("#rows tr").length === 3`, rowsJS, 10*time.Second)

@@ -1,10 +1,9 @@
 package inspect
 
 import (
-	"fmt"
-	"regexp"
 	"strings"
-	"unicode/utf16"
+
+	"github.com/hello-lisa/lisa-go/internal/redact"
 )
 
 // mask stands in for a credential wherever one would show.
@@ -21,8 +20,7 @@ const MinCredentialLen = 8
 // string can give them, by mask. Everything the inspector shows passes
 // through it.
 type redactor struct {
-	plain    []string
-	patterns []*regexp.Regexp
+	plain []string
 }
 
 // newRedactor returns a redactor of the credentials of at least
@@ -30,27 +28,15 @@ type redactor struct {
 func newRedactor(creds ...string) *redactor {
 	r := &redactor{}
 	for _, c := range creds {
-		if len(c) < MinCredentialLen {
-			continue
+		if len(c) >= MinCredentialLen {
+			r.plain = append(r.plain, c)
 		}
-		r.plain = append(r.plain, c)
-		r.patterns = append(r.patterns, jsonSpellingPattern(c))
 	}
 	return r
 }
 
 // redact returns s with every credential masked.
-func (r *redactor) redact(s string) string {
-	for i, c := range r.plain {
-		if strings.Contains(s, c) {
-			s = strings.ReplaceAll(s, c, mask)
-		}
-		if strings.Contains(s, `\`) {
-			s = r.patterns[i].ReplaceAllLiteralString(s, mask)
-		}
-	}
-	return s
-}
+func (r *redactor) redact(s string) string { return redact.Secrets(s, mask, r.plain...) }
 
 // redactName returns a header name with every credential masked, matched
 // regardless of case: net/http canonicalizes names, changing their case.
@@ -76,33 +62,9 @@ func (r *redactor) redactName(name string) string {
 	return name
 }
 
-// jsonSpellingPattern matches c with any of its characters written as a JSON
-// escape: \uXXXX in either case (a surrogate pair beyond the BMP) or a short
-// escape such as \/ or \n.
-func jsonSpellingPattern(c string) *regexp.Regexp {
-	var b strings.Builder
-	for _, r := range c {
-		b.WriteString("(?:")
-		b.WriteString(regexp.QuoteMeta(string(r)))
-		if r1, r2 := utf16.EncodeRune(r); r1 != '\uFFFD' {
-			fmt.Fprintf(&b, `|\\u(?i:%04x)\\u(?i:%04x)`, r1, r2)
-		} else if r <= 0xffff {
-			fmt.Fprintf(&b, `|\\u(?i:%04x)`, r)
-		}
-		if esc, ok := map[rune]string{'"': `\\"`, '\\': `\\\\`, '/': `\\/`, '\b': `\\b`, '\f': `\\f`, '\n': `\\n`, '\r': `\\r`, '\t': `\\t`}[r]; ok {
-			b.WriteString("|" + esc)
-		}
-		b.WriteString(")")
-	}
-	return regexp.MustCompile(b.String())
-}
-
 // maskAuthorization shows an Authorization value without its credential:
 // only the scheme stays ("ApiKey ****"). What is wrong with the rest is the
 // diagnosis's to say.
 func (r *redactor) maskAuthorization(v string) string {
-	if scheme, _, ok := strings.Cut(v, " "); ok {
-		return r.redact(scheme) + " " + mask
-	}
-	return mask
+	return r.redact(redact.Authorization(v))
 }
