@@ -28,7 +28,11 @@ const Version = "0.1.0"
 // Client sends product-update notifications for one plugin integration. It is
 // safe for concurrent use by many goroutines; create one and share it.
 type Client struct {
-	endpoint string // the URL notifications are POSTed to
+	endpoint string   // the URL notifications are POSTed to
+	url      *url.URL // endpoint, parsed once
+	// fixedHeader holds header values every request shares, read-only
+	// (Authorization is with the credentials).
+	fixedHeader struct{ contentType, userAgent []string }
 	pluginID string
 	// creds is a closure: fmt prints a func as an address under every verb,
 	// even through reflection, so the credentials cannot be printed.
@@ -49,6 +53,7 @@ type Client struct {
 // credentials holds what must never be printed or logged.
 type credentials struct {
 	apiKey, secret string
+	authorization  []string // the header value, "ApiKey <key>"
 }
 
 // maxCredentialBytes bounds the API key and the secret (real ones are tens
@@ -107,9 +112,15 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 	if err != nil {
 		return nil, err
 	}
-	creds := credentials{apiKey: apiKey, secret: secret}
+	creds := credentials{apiKey: apiKey, secret: secret, authorization: []string{"ApiKey " + apiKey}}
+	endpoint := base + "/plugin-notifications/" + url.PathEscape(pluginID) + "/updates"
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, errors.New("lisa: base URL and pluginID do not make a valid URL")
+	}
 	c := &Client{
-		endpoint:  base + "/plugin-notifications/" + url.PathEscape(pluginID) + "/updates",
+		endpoint:  endpoint,
+		url:       u,
 		pluginID:  pluginID,
 		creds:     func() credentials { return creds },
 		signer:    NewSigner([]byte(secret)),
@@ -121,6 +132,8 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 		cfg:       cfg,
 		jitter:    rand.Int64N,
 	}
+	c.fixedHeader.contentType = []string{"application/json"}
+	c.fixedHeader.userAgent = []string{c.userAgent}
 	if cfg.retryBudget > 0 {
 		c.budget = newRetryBudget(cfg.retryBudget)
 	}

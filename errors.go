@@ -259,23 +259,21 @@ func isUnreadableAnswer(err error) bool {
 	return strings.Contains(msg, "server response headers exceeded") || strings.Contains(msg, "header list larger than")
 }
 
-// attemptTimeoutError is the cause of an attempt that WithTimeout ended
-// (the caller's context had not).
-type attemptTimeoutError struct {
-	after time.Duration
-	err   error
-}
+// errAttemptTimedOut is the cause given to the context of an attempt that
+// WithTimeout ends.
+var errAttemptTimedOut = errors.New("lisa: attempt timed out")
+
+// attemptTimeoutError is the error of an attempt that WithTimeout ended
+// (the caller's context had not). It is a net.Error whose Timeout is true,
+// and matches context.DeadlineExceeded, as a context.WithTimeout's would.
+type attemptTimeoutError struct{ after time.Duration }
 
 func (e *attemptTimeoutError) Error() string {
-	return fmt.Sprintf("lisa: attempt timed out after %s: %v", e.after, e.err)
+	return fmt.Sprintf("lisa: attempt timed out after %s", e.after)
 }
-func (e *attemptTimeoutError) Unwrap() error { return e.err }
-
-// isTimeout reports whether err is a timeout of the transport.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
+func (e *attemptTimeoutError) Timeout() bool   { return true }
+func (e *attemptTimeoutError) Temporary() bool { return true }
+func (e *attemptTimeoutError) Unwrap() error   { return context.DeadlineExceeded }
 
 func plural(n int) string {
 	if n == 1 {

@@ -718,7 +718,8 @@ func TestEnqueueChecksAndCopies(t *testing.T) {
 	require.ErrorIs(t, q.Enqueue(ctx, nil), lisa.ErrInvalidPayload)
 	require.ErrorIs(t, q.Enqueue(ctx, make([]byte, lisa.MaxPayloadBytes+1)), lisa.ErrPayloadTooLarge)
 	require.ErrorContains(t, q.EnqueueKey(ctx, "", []byte(`{}`)), "key is empty")
-	require.ErrorContains(t, q.Enqueue(nil, []byte(`{}`)), "ctx is nil")
+	var noCtx context.Context
+	require.ErrorContains(t, q.Enqueue(noCtx, []byte(`{}`)), "ctx is nil")
 	st := q.Stats()
 	assert.Zero(t, st.Enqueued)
 	assert.EqualValues(t, 3, st.Invalid)

@@ -40,6 +40,7 @@ func (a *attempts) checkRetry(ctx context.Context, resp *http.Response, err erro
 		}
 		a.errBody, a.cut = readErrorBody(resp.Body)
 		resp.Body.Close()
+		a.endAttempt()
 		a.retryAfter, a.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), c.cfg.retryAfterUnit)
 		if a.hasRA && honoursRetryAfter(resp.StatusCode) {
 			c.throttle.coolDown(a.retryAfter) // every Send of the client waits (MaxRetryAfter at most)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 	"unicode/utf8"
 
@@ -93,9 +92,12 @@ func encode(payload any) ([]byte, error) {
 // for this Send, so each finds the state without going through a context.
 type attempts struct {
 	c         *Client
+	rc        retryablehttp.Client // made for this Send, its hooks are the methods below
+	hc        http.Client          // its HTTPClient; the transport is a itself
 	body      []byte
 	requestID string
 	header    http.Header
+	perSend   [2]string // the signature and the request id, header values
 	info      SendInfo // for the Observer
 
 	n          int       // attempts started
@@ -110,6 +112,7 @@ type attempts struct {
 	stop       *retryStop    // why a retryable failure was not retried
 	unreadable error         // an answer came that could not be read
 	token      bool          // a retry-budget token is held for a retry not started
+	endAttempt func()        // releases the attempt's timeout once its answer is read
 }
 
 // send signs body once and runs the attempts: the path of every
@@ -136,25 +139,31 @@ func (c *Client) send(ctx context.Context, body []byte, enqueued []any) (receipt
 	if err := c.throttle.wait(ctx, c); err != nil { // the first attempt's turn
 		return nil, &SendError{RequestID: a.requestID, Err: err}
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, body)
+	u := *c.url // a copy: nothing downstream can change the client's
+	req, err := retryablehttp.FromRequest((&http.Request{
+		Method: http.MethodPost, URL: &u, Header: a.header,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+	}).WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("lisa: build request: %w", err)
 	}
-	req.Header = a.header
-	rc := &retryablehttp.Client{
-		HTTPClient: &http.Client{
-			Transport:     a, // counts and observes each attempt (RoundTrip below)
-			Jar:           c.jar,
-			Timeout:       c.cfg.timeout, // per attempt, reading the answer included
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+	if err := req.SetBody(body); err != nil { // each attempt reads it anew
+		return nil, fmt.Errorf("lisa: build request: %w", err)
+	}
+	a.hc = http.Client{
+		Transport:     a, // times, counts and observes each attempt (RoundTrip below)
+		Jar:           c.jar,
+		CheckRedirect: noRedirects,
+	}
+	a.rc = retryablehttp.Client{
+		HTTPClient:   &a.hc,
 		RetryMax:     c.cfg.maxRetries,
 		CheckRetry:   a.checkRetry,   // which failures to retry (retry.go)
 		Backoff:      a.backoff,      // how long to wait (retry.go)
 		PrepareRetry: a.prepareRetry, // the rate limit and cooldown, before a retry
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
-	resp, err := rc.Do(req)
+	resp, err := a.rc.Do(req)
 	return a.outcome(ctx, resp, err)
 }
 
@@ -166,29 +175,35 @@ func (c *Client) newAttempts(body []byte) (*attempts, error) {
 		return nil, fmt.Errorf("lisa: make request id: %w", err)
 	}
 	a := &attempts{c: c, body: body, requestID: id.String(), remaining: -1}
-	a.header = http.Header{
-		"Authorization": {"ApiKey " + c.creds().apiKey},
-		"Content-Type":  {"application/json"},
-		SignatureHeader: {c.signer.Sign(body)},
-		RequestIDHeader: {a.requestID},
-		"User-Agent":    {c.userAgent},
+	a.perSend = [2]string{c.signer.Sign(body), a.requestID}
+	a.header = http.Header{ // the client's values are shared, read-only
+		"Authorization": c.creds().authorization,
+		"Content-Type":  c.fixedHeader.contentType,
+		"User-Agent":    c.fixedHeader.userAgent,
+		SignatureHeader: a.perSend[0:1:1],
+		RequestIDHeader: a.perSend[1:2:2],
 	}
 	a.info = SendInfo{RequestID: a.requestID, Size: len(body)}
 	return a, nil
 }
 
-// RoundTrip makes one attempt through the client's transport. It is the
-// transport of this Send's http.Client, so that each attempt is counted and
-// observed. It has no CloseIdleConnections: retryablehttp calls that after
-// every failed Send, and it would close the connections other sends share.
+// RoundTrip makes one attempt through the client's transport, bounded by
+// WithTimeout until its answer has been read. It is the transport of this
+// Send's http.Client, so that each attempt is timed, counted and observed.
+// It has no CloseIdleConnections: retryablehttp calls that after every
+// failed Send, and it would close the connections other sends share.
 func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	a.n++
 	a.status = 0
 	a.started = time.Now()
+	ctx, cancel := context.WithTimeoutCause(req.Context(), a.c.cfg.timeout, errAttemptTimedOut)
+	a.endAttempt = cancel
+	req = req.WithContext(ctx)
 	o := a.c.observer
 	var info *AttemptInfo
 	if o != nil && (o.AttemptStart != nil || o.AttemptDone != nil) {
-		info = &AttemptInfo{RequestID: a.requestID, Attempt: a.n, Method: req.Method, URL: a.c.endpointURL(), Header: http.Header{}, RateLimitRemaining: -1}
+		u := *a.c.url
+		info = &AttemptInfo{RequestID: a.requestID, Attempt: a.n, Method: req.Method, URL: &u, Header: http.Header{}, RateLimitRemaining: -1}
 		if o.AttemptStart != nil {
 			ctx := o.AttemptStart(req.Context(), info)
 			req = req.WithContext(ctx)
@@ -208,7 +223,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		err = fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", a.c.transport)
 	}
 	if err != nil {
+		if context.Cause(ctx) == errAttemptTimedOut {
+			err = &attemptTimeoutError{after: a.c.cfg.timeout}
+		}
 		resp = nil
+		cancel()
 	}
 	if info != nil && o.AttemptDone != nil {
 		info.Err = err
@@ -227,8 +246,11 @@ func (a *attempts) outcome(ctx context.Context, resp *http.Response, err error) 
 	if a.token && a.c.budget != nil { // a retry paid for never ran
 		a.c.budget.refill()
 	}
+	if a.endAttempt != nil {
+		defer a.endAttempt()
+	}
 	if err == nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		drainPromptly(resp.Body)
+		drainPromptly(resp)
 		return &Receipt{StatusCode: resp.StatusCode, RequestID: a.requestID, Attempts: a.n, Size: len(a.body), RateLimitRemaining: a.remaining}, nil
 	}
 	if resp != nil {
@@ -245,8 +267,6 @@ func (a *attempts) outcome(ctx context.Context, resp *http.Response, err error) 
 			a.stop = held
 		}
 		return nil, a.apiError()
-	case a.n > 0 && a.status == 0 && ctx.Err() == nil && isTimeout(err):
-		err = &attemptTimeoutError{after: a.c.cfg.timeout, err: err}
 	}
 	return nil, &SendError{RequestID: a.requestID, Attempts: a.n, Err: err, stop: a.stop}
 }
@@ -275,13 +295,17 @@ const (
 	successDrainTime = 100 * time.Millisecond
 )
 
-// drainPromptly reads what arrives of body within successDrainTime, then
-// closes it.
-func drainPromptly(body io.ReadCloser) {
+// drainPromptly reads what arrives of the answer's body within
+// successDrainTime, then closes it.
+func drainPromptly(resp *http.Response) {
+	body := resp.Body
+	defer body.Close()
+	if resp.ContentLength == 0 { // the usual empty 202: nothing to wait for
+		return
+	}
 	t := time.AfterFunc(successDrainTime, func() { body.Close() })
+	defer t.Stop()
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxSuccessDrain))
-	t.Stop()
-	body.Close()
 }
 
 // readErrorBody reads the start of an error answer's body, up to
@@ -335,8 +359,6 @@ func (c *Client) Preview(payload any) (*Preview, error) {
 	return &Preview{Method: http.MethodPost, URL: c.endpoint, Header: h, Body: body}, nil
 }
 
-// endpointURL is a copy of the endpoint for an Observer.
-func (c *Client) endpointURL() *url.URL {
-	u, _ := url.Parse(c.endpoint) // checked in NewClient
-	return u
-}
+// noRedirects is the CheckRedirect of every Send: a POST carrying the API
+// key never goes to another server.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hello-lisa/lisa-go"
 )
 
@@ -109,6 +110,9 @@ func newBare(base string) *bare {
 	}
 }
 
+// send is what a careful hand-written sender does for one attempt: the
+// same request as the SDK's (a request id included) and a timeout, without
+// which one silent server hangs a job.
 func (b *bare) send(ctx context.Context, payload any) error {
 	body, err := json.Marshal(payload)
 	if err != nil {
@@ -116,6 +120,8 @@ func (b *bare) send(ctx context.Context, payload any) error {
 	}
 	mac := hmac.New(sha256.New, b.key)
 	mac.Write(body)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.url, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -123,6 +129,7 @@ func (b *bare) send(ctx context.Context, payload any) error {
 	req.Header.Set("Authorization", "ApiKey "+apiKey)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Hmac-Signature", hex.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Request-Id", uuid.NewString())
 	resp, err := b.client.Do(req)
 	if err != nil {
 		return err
