@@ -33,7 +33,7 @@ type Client struct {
 	// fixedHeader holds header values every request shares, read-only
 	// (Authorization is with the credentials).
 	fixedHeader struct{ contentType, userAgent []string }
-	pluginID string
+	pluginID    string
 	// creds is a closure: fmt prints a func as an address under every verb,
 	// even through reflection, so the credentials cannot be printed.
 	creds     func() credentials

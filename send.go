@@ -98,7 +98,7 @@ type attempts struct {
 	requestID string
 	header    http.Header
 	perSend   [2]string // the signature and the request id, header values
-	info      SendInfo // for the Observer
+	info      SendInfo  // for the Observer
 
 	n          int       // attempts started
 	started    time.Time // when the last one started, for the log
