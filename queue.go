@@ -1,6 +1,7 @@
 package lisa
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,23 +126,14 @@ func NewQueue(c *Client, opts QueueOptions) (*Queue, error) {
 	switch {
 	case opts.Workers < 0 || opts.Workers > 1024:
 		return nil, errors.New("lisa: NewQueue: Workers must be from 1 to 1024, or 0 for the default")
-	case opts.Workers == 0:
-		opts.Workers = 4
-	}
-	switch {
 	case opts.MaxItems < 0:
 		return nil, errors.New("lisa: NewQueue: MaxItems must not be negative")
-	case opts.MaxItems == 0:
-		opts.MaxItems = 10_000
-	}
-	switch {
-	case opts.MaxBytes < 0:
-		return nil, errors.New("lisa: NewQueue: MaxBytes must not be negative")
-	case opts.MaxBytes == 0:
-		opts.MaxBytes = 64 << 20
-	case opts.MaxBytes < MaxPayloadBytes:
+	case opts.MaxBytes != 0 && opts.MaxBytes < MaxPayloadBytes:
 		return nil, fmt.Errorf("lisa: NewQueue: MaxBytes must be 0 (the default) or at least MaxPayloadBytes (%d), so that any payload fits", MaxPayloadBytes)
 	}
+	opts.Workers = cmp.Or(opts.Workers, 4)
+	opts.MaxItems = cmp.Or(opts.MaxItems, 10_000)
+	opts.MaxBytes = cmp.Or(opts.MaxBytes, 64<<20)
 	q := &Queue{
 		c:           c,
 		opts:        opts,
@@ -234,19 +226,6 @@ func (q *Queue) enqueue(ctx context.Context, method, key string, payload any) er
 			return fmt.Errorf("%w: waited for room until the context ended: %w", ErrQueueFull, ctx.Err())
 		}
 	}
-}
-
-// add queues a checked payload. q.mu is held.
-func (q *Queue) add(key string, body []byte, carried any) {
-	index := q.nextIndex
-	q.nextIndex++
-	q.stats.Enqueued++
-	q.outstanding++
-	if old := q.line.add(index, key, body, carried); old != nil {
-		q.stats.Superseded++
-		q.addResult(report{r: Result{Index: old.index, Key: key, Err: ErrSuperseded}})
-	}
-	q.work.Signal()
 }
 
 // signalRoom wakes the Enqueue calls waiting for room. q.mu is held.

@@ -32,6 +32,19 @@ const maxCarried = 32
 
 func newLine() line { return line{keys: map[string]*keyState{}} }
 
+// add queues a checked payload. q.mu is held.
+func (q *Queue) add(key string, body []byte, carried any) {
+	index := q.nextIndex
+	q.nextIndex++
+	q.stats.Enqueued++
+	q.outstanding++
+	if old := q.line.add(index, key, body, carried); old != nil {
+		q.stats.Superseded++
+		q.addResult(report{r: Result{Index: old.index, Key: key, Err: ErrSuperseded}})
+	}
+	q.work.Signal()
+}
+
 // add puts a payload in line. A keyed payload replaces the key's payload
 // still waiting, in its place, and returns the one replaced.
 func (l *line) add(index int, key string, body []byte, carried any) (replaced *item) {

@@ -808,7 +808,7 @@ func TestNewQueueValidates(t *testing.T) {
 		{"nil client", nil, lisa.QueueOptions{}, "lisa: NewQueue: client is nil"},
 		{"zero client", &lisa.Client{}, lisa.QueueOptions{}, "lisa: NewQueue: client is nil"},
 		{"negative items", c, lisa.QueueOptions{MaxItems: -1}, "MaxItems must not be negative"},
-		{"negative bytes", c, lisa.QueueOptions{MaxBytes: -1}, "MaxBytes must not be negative"},
+		{"negative bytes", c, lisa.QueueOptions{MaxBytes: -1}, "MaxBytes must be 0 (the default) or at least MaxPayloadBytes"},
 		{"bytes below a payload", c, lisa.QueueOptions{MaxBytes: 1000}, "at least MaxPayloadBytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
