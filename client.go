@@ -169,7 +169,7 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		PrepareRetry: prepareRetry,
 	}
-	if c.logger != nil {
+	if c.logger != nil || cfg.observer != nil {
 		c.retry.RequestLogHook = c.logAttemptStart
 	}
 	return c, nil

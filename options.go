@@ -38,6 +38,7 @@ type config struct {
 	// WithRateLimit (ratelimit.go); ratePerSecond 0 means no limit.
 	ratePerSecond float64
 	rateBurst     int
+	observer      *Observer // WithObserver (observer.go)
 }
 
 func defaultConfig() config {

@@ -156,6 +156,8 @@ type item struct {
 	payload any
 	body    []byte
 	next    *item
+	// The Observer's Enqueued values, the replaced payloads' first.
+	enqueued []any
 	// Set for a result handed to the reporter, or for one Close cut off.
 	err   error
 	spill bool
@@ -260,6 +262,7 @@ func (q *Queue) enqueue(ctx context.Context, method, key string, payload any) er
 		q.mu.Unlock()
 		return err
 	}
+	enqueued := q.c.observeEnqueued(ctx) // user code: not under q.mu
 	q.mu.Lock()
 	for {
 		if q.closed {
@@ -293,13 +296,13 @@ func (q *Queue) enqueue(ctx context.Context, method, key string, payload any) er
 		}
 		q.mu.Lock()
 	}
-	q.add(key, payload, body)
+	q.add(key, payload, body, enqueued)
 	q.mu.Unlock()
 	return nil
 }
 
 // add queues a checked payload. q.mu is held.
-func (q *Queue) add(key string, payload any, body []byte) {
+func (q *Queue) add(key string, payload any, body []byte, enqueued []any) {
 	index := q.nextIndex
 	q.nextIndex++
 	q.stats.Enqueued++
@@ -308,7 +311,7 @@ func (q *Queue) add(key string, payload any, body []byte) {
 	if key == "" {
 		q.waiting++
 		q.waitingBytes += size
-		q.push(&item{index: index, payload: payload, body: body})
+		q.push(&item{index: index, payload: payload, body: body, enqueued: enqueued})
 		return
 	}
 	s := q.keys[key]
@@ -329,9 +332,10 @@ func (q *Queue) add(key string, payload any, body []byte) {
 		q.stats.Superseded++
 		q.waitingBytes += size - int64(len(old.body))
 		old.index, old.payload, old.body = index, payload, body
+		old.enqueued = append(old.enqueued, enqueued...)
 		return
 	}
-	it := &item{index: index, key: key, payload: payload, body: body}
+	it := &item{index: index, key: key, payload: payload, body: body, enqueued: enqueued}
 	s.waiting = it
 	q.waiting++
 	q.waitingBytes += size
@@ -468,13 +472,13 @@ func (q *Queue) failed(it *item, r *Result) (spill bool) {
 // send is the client's send, with a panic in user code it runs (a custom
 // RoundTripper, a log handler) turned into the payload's error instead of
 // killing the program from a queue goroutine.
-func (q *Queue) send(body []byte) (receipt *Receipt, err error) {
+func (q *Queue) send(it *item) (receipt *Receipt, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			receipt, err = nil, &GoroutinePanic{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return q.c.send(q.ctx, body)
+	return q.c.send(q.ctx, it.body, it.enqueued...)
 }
 
 // stopUnauthorized stops the queue after a 401 answer: every payload

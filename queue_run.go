@@ -78,7 +78,7 @@ func (q *Queue) next(g *runner) bool {
 	case stepTake:
 		return q.takeFor(g)
 	case stepSend:
-		g.r.Receipt, g.r.Err = q.send(g.it.body)
+		g.r.Receipt, g.r.Err = q.send(g.it)
 		g.step = stepSent
 	case stepSent:
 		g.spill = q.sent(g.it, &g.r)

@@ -112,6 +112,7 @@ func (t *throttle) wait(ctx context.Context) error {
 				return stopf(ErrThrottled, "a Retry-After cooldown holds every attempt of this client for %s more, past the context's deadline: not waiting", left.Round(time.Millisecond))
 			}
 			t.waits.Add(1)
+			observeWait(ctx, "cooldown", left)
 			if err := sleep(ctx, left); err != nil {
 				return err
 			}
@@ -130,6 +131,7 @@ func (t *throttle) wait(ctx context.Context) error {
 			return stopf(ErrThrottled, "the client's rate limit would hold the attempt for %s, past the context's deadline: not waiting", d.Round(time.Millisecond))
 		}
 		t.waits.Add(1)
+		observeWait(ctx, "rate-limit", d)
 		if err := sleep(ctx, d); err != nil {
 			r.Cancel()
 			return err

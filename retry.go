@@ -28,6 +28,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if st == nil { // not one of ours: the library's policy alone
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
+	c.observeAttemptDone(ctx, st, resp, err)
 	st.attempts++
 	st.stop, st.hasRA = nil, false
 	var retry bool
@@ -65,6 +66,11 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		st.heldBody, st.heldCut = readErrorBody(resp.Body)
 		resp.Body.Close()
 	}
+	reason := "backoff"
+	if st.hasRA && honoursRetryAfter(resp) {
+		reason = "retry-after"
+	}
+	observeWait(st, reason, wait)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {

@@ -104,6 +104,12 @@ type sendState struct {
 	headerVals [2]string    // the signature and the request id
 	body       bytes.Reader // the first attempt's body (see newRequest)
 	drain      io.LimitedReader
+
+	// The Observer's, when the client has one (observer.go).
+	obs     *Observer
+	info    *SendInfo
+	attempt *AttemptInfo // the attempt in progress
+	header  http.Header  // the client's own headers, before any observer's
 }
 
 type stateKey struct{}
@@ -122,19 +128,22 @@ func stateFrom(ctx context.Context) *sendState {
 	return st
 }
 
-// send signs body once and runs the retry loop.
-func (c *Client) send(ctx context.Context, body []byte) (receipt *Receipt, err error) {
+// send signs body once and runs the retry loop. enqueued is what a Queue
+// kept for the Observer (see Observer.Enqueued).
+func (c *Client) send(ctx context.Context, body []byte, enqueued ...any) (receipt *Receipt, err error) {
 	st := &sendState{Context: ctx}
 	defer func() { // for Client.Stats (stats.go)
 		if receipt == nil && err == nil { // user code panicked or called runtime.Goexit
 			err = errCutShort
 		}
 		c.stats.count(st.attempts, err)
+		observeSendDone(st, receipt, err)
 	}()
 	req, err := c.newRequest(st, body)
 	if err != nil {
 		return nil, err
 	}
+	c.observeSendStart(st, len(body), enqueued)
 	// The first attempt waits here for the rate limit and any Retry-After
 	// cooldown; retries wait in checkRetry (see throttle in ratelimit.go).
 	if err := c.throttle.wait(st); err != nil {
@@ -272,8 +281,12 @@ func (c *Client) Preview(payload any) (*Preview, error) {
 
 // logAttemptStart is retryablehttp's RequestLogHook: it stamps the start of
 // each attempt for the log line written when the attempt ends.
+// It also tells the Observer, if any, that the attempt starts.
 func (c *Client) logAttemptStart(_ retryablehttp.Logger, req *http.Request, _ int) {
 	if st := stateFrom(req.Context()); st != nil {
-		st.attemptStart = c.now()
+		if c.logger != nil {
+			st.attemptStart = c.now()
+		}
+		observeAttemptStart(st, req)
 	}
 }
