@@ -77,7 +77,7 @@ func ObserveClient(c *lisa.Client, opts ...Option) (metric.Registration, error) 
 //	                                     superseded
 //	lisa.queue.spilled        {payload}  counter, written to QueueOptions.Spill
 //	lisa.queue.spill.errors   {error}    counter, failed Spill writes
-//	lisa.queue.stopped        1          gauge, 1 once a 401 stopped the queue
+//	lisa.queue.stopped                   gauge, 1 once a 401 stopped the queue, else 0
 //
 // Give two queues of one meter provider different attributes
 // (WithAttributes). Call the returned Registration's Unregister when the
@@ -102,7 +102,7 @@ func ObserveQueue(q *lisa.Queue, opts ...Option) (metric.Registration, error) {
 	resultsC, err6 := counter("lisa.queue.results", "{payload}", "Payloads reported, by lisa.result: accepted, failed, superseded.")
 	spilled, err7 := counter("lisa.queue.spilled", "{payload}", "Payloads written to Spill.")
 	spillErrors, err8 := counter("lisa.queue.spill.errors", "{error}", "Writes to Spill that failed.")
-	stopped, err9 := m.Int64ObservableGauge("lisa.queue.stopped", metric.WithUnit("1"),
+	stopped, err9 := m.Int64ObservableGauge("lisa.queue.stopped",
 		metric.WithDescription("1 once the queue stopped sending after a 401 answer, else 0."))
 	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9); err != nil {
 		return nil, fmt.Errorf("lisa: lisaotel.ObserveQueue: %w", err)
