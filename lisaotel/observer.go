@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hello-lisa/lisa-go"
@@ -66,6 +68,8 @@ type observer struct {
 	retries   metric.Int64Counter     // lisa.client.retries
 	waits     metric.Float64Histogram // lisa.client.wait.duration
 	remaining metric.Int64Gauge       // lisa.client.rate_limit.remaining
+
+	last atomic.Pointer[endpoint] // of the last attempt
 }
 
 func newObserver(cfg config) *lisa.Observer {
@@ -108,13 +112,24 @@ func handle(err error) {
 	}
 }
 
-// sendRun is what one Send's calls share, kept in its context.
+// sendRun is what one Send's calls share. It is the context SendStart
+// returns, the send span's context embedded, so that it costs one
+// allocation rather than a context.WithValue and a struct.
 type sendRun struct {
-	attemptStart time.Time
-	lastError    string // the error.type of the last attempt; "" when it succeeded
+	context.Context
+	attemptStart time.Time // when duration is recorded
+	lastError    string    // the error.type of the last attempt; "" when it succeeded
 }
 
 type sendRunKey struct{}
+
+// Value returns the run itself for sendRunKey.
+func (r *sendRun) Value(key any) any {
+	if key == (sendRunKey{}) {
+		return r
+	}
+	return r.Context.Value(key)
+}
 
 // enqueued keeps the span current at Enqueue, for the send to link to.
 func enqueued(ctx context.Context) any {
@@ -124,11 +139,11 @@ func enqueued(ctx context.Context) any {
 	return nil
 }
 
+// sendOpts start a send span; a Queue's send adds its links to a copy.
+var sendOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+
 func (o *observer) sendStart(ctx context.Context, s *lisa.SendInfo) context.Context {
-	attrs := make([]attribute.KeyValue, 0, 2+len(o.attrs))
-	attrs = append(attrs, RequestIDKey.String(s.RequestID), PayloadSizeKey.Int(s.Size))
-	attrs = append(attrs, o.attrs...)
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...)}
+	opts := sendOpts[:1:1]
 	// A Queue's send links to the span of each Enqueue it carries: the
 	// payloads it replaced (marked superseded), then its own.
 	for i, v := range s.Enqueued {
@@ -142,8 +157,14 @@ func (o *observer) sendStart(ctx context.Context, s *lisa.SendInfo) context.Cont
 		}
 		opts = append(opts, trace.WithLinks(link))
 	}
-	ctx, _ = o.tracer.Start(ctx, SendSpanName, opts...)
-	return context.WithValue(ctx, sendRunKey{}, &sendRun{})
+	ctx, span := o.tracer.Start(ctx, SendSpanName, opts...)
+	// Set after the start, as no sampler needs them: a no-op tracer then
+	// costs no attribute.
+	if span.IsRecording() {
+		span.SetAttributes(RequestIDKey.String(s.RequestID), PayloadSizeKey.Int(s.Size))
+		span.SetAttributes(o.attrs...)
+	}
+	return &sendRun{Context: ctx}
 }
 
 func (o *observer) sendDone(ctx context.Context, s *lisa.SendInfo) {
@@ -164,13 +185,16 @@ func (o *observer) attemptStart(ctx context.Context, a *lisa.AttemptInfo) contex
 		if a.Attempt > 1 && o.retries.Enabled(ctx) {
 			o.retries.Add(ctx, 1, metric.WithAttributes(o.with(semconv.ErrorTypeKey.String(run.lastError))...))
 		}
-		run.attemptStart = time.Now()
+		if o.duration.Enabled(ctx) {
+			run.attemptStart = time.Now()
+		}
 	}
-	attrs := o.requestAttrs(a, 1)
+	e := o.endpointOf(a)
+	opts := e.start
 	if a.Attempt > 1 {
-		attrs = append(attrs, semconv.HTTPRequestResendCount(a.Attempt-1))
+		opts = append(opts[:len(opts):len(opts)], trace.WithAttributes(semconv.HTTPRequestResendCount(a.Attempt-1)))
 	}
-	ctx, _ = o.tracer.Start(ctx, spanName(a.Method, a.URL.Path), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, _ = o.tracer.Start(ctx, e.spanName, opts...)
 	o.prop.Inject(ctx, propagation.HeaderCarrier(a.Header))
 	return ctx
 }
@@ -190,15 +214,8 @@ func (o *observer) attemptDone(ctx context.Context, a *lisa.AttemptInfo) {
 	span.End()
 	if run, _ := ctx.Value(sendRunKey{}).(*sendRun); run != nil {
 		run.lastError = errType
-		if o.duration.Enabled(ctx) {
-			attrs := o.requestAttrs(a, 2)
-			if a.StatusCode > 0 {
-				attrs = append(attrs, semconv.HTTPResponseStatusCode(a.StatusCode))
-			}
-			if errType != "" {
-				attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
-			}
-			o.duration.Record(ctx, time.Since(run.attemptStart).Seconds(), metric.WithAttributes(attrs...))
+		if o.duration.Enabled(ctx) && !run.attemptStart.IsZero() {
+			o.duration.Record(ctx, time.Since(run.attemptStart).Seconds(), o.endpointOf(a).outcome(a.StatusCode, errType))
 		}
 	}
 	if a.RateLimitRemaining >= 0 && o.remaining.Enabled(ctx) {
@@ -216,16 +233,56 @@ func (o *observer) wait(ctx context.Context, w lisa.WaitInfo) {
 	}
 }
 
-// requestAttrs are the attributes of an attempt known before it is sent,
-// with room for extra more.
-func (o *observer) requestAttrs(a *lisa.AttemptInfo, extra int) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 4+extra+len(o.attrs))
-	attrs = append(attrs,
+// endpoint is what every attempt to one endpoint shares: the span's name,
+// the request's attributes and the span's start options.
+type endpoint struct {
+	method, host, path string // what it was made for
+	spanName           string
+	attrs              []attribute.KeyValue
+	start              []trace.SpanStartOption
+	outcomes           sync.Map // outcomeKey → metric.RecordOption: the duration's attributes
+}
+
+type outcomeKey struct {
+	status  int
+	errType string
+}
+
+// outcome returns the attributes of the duration of an attempt that ended
+// with status and errType, made once for each pair: building an attribute
+// set costs more than recording the measurement.
+func (e *endpoint) outcome(status int, errType string) metric.RecordOption {
+	k := outcomeKey{status, errType}
+	if opt, ok := e.outcomes.Load(k); ok {
+		return opt.(metric.RecordOption)
+	}
+	attrs := append(make([]attribute.KeyValue, 0, len(e.attrs)+2), e.attrs...)
+	if status > 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(status))
+	}
+	if errType != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(errType))
+	}
+	opt, _ := e.outcomes.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	return opt.(metric.RecordOption)
+}
+
+// endpointOf returns the endpoint of a, made once: a client sends every
+// attempt to the same URL.
+func (o *observer) endpointOf(a *lisa.AttemptInfo) *endpoint {
+	if e := o.last.Load(); e != nil && e.method == a.Method && e.host == a.URL.Host && e.path == a.URL.Path {
+		return e
+	}
+	e := &endpoint{method: a.Method, host: a.URL.Host, path: a.URL.Path, spanName: spanName(a.Method, a.URL.Path)}
+	e.attrs = append([]attribute.KeyValue{
 		semconv.HTTPRequestMethodKey.String(a.Method),
 		semconv.ServerAddress(a.URL.Hostname()),
 		semconv.ServerPort(port(a.URL.Port(), a.URL.Scheme)),
-		semconv.URLTemplate(template(a.URL.Path)))
-	return append(attrs, o.attrs...)
+		semconv.URLTemplate(template(a.URL.Path)),
+	}, o.attrs...)
+	e.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(e.attrs...)}
+	o.last.Store(e)
+	return e
 }
 
 // with is WithAttributes' attributes and kv.
