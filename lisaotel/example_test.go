@@ -39,11 +39,11 @@ func Example() {
 		for _, kv := range s.Attributes {
 			switch kv.Key {
 			case "http.response.status_code", "http.request.resend_count", "lisa.send.outcome", "lisa.send.attempts":
-				fmt.Print(" ", kv.Key, "=", kv.Value.Emit())
+				fmt.Print(" ", kv.Key, "=", kv.Value.String())
 			}
 		}
 		for _, e := range s.Events {
-			fmt.Print(" [", e.Name, " ", e.Attributes[0].Value.Emit(), "]")
+			fmt.Print(" [", e.Name, " ", e.Attributes[0].Value.String(), "]")
 		}
 		fmt.Println()
 	}

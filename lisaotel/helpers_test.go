@@ -115,7 +115,7 @@ func sums(t *testing.T, m metricdata.Metrics, key attribute.Key) map[string]int6
 	out := map[string]int64{}
 	for _, dp := range sum.DataPoints {
 		v, _ := dp.Attributes.Value(key)
-		out[v.Emit()] += dp.Value
+		out[v.String()] += dp.Value
 	}
 	return out
 }
@@ -147,7 +147,7 @@ func everyString(s tracetest.SpanStub) string {
 	var b strings.Builder
 	kvs := func(kvs []attribute.KeyValue) {
 		for _, kv := range kvs {
-			fmt.Fprintf(&b, "%s=%s\n", kv.Key, kv.Value.Emit())
+			fmt.Fprintf(&b, "%s=%s\n", kv.Key, kv.Value.String())
 		}
 	}
 	b.WriteString(s.Name + "\n" + s.Status.Description + "\n")
