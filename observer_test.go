@@ -254,3 +254,25 @@ func TestObserverEmptyAndNil(t *testing.T) {
 	require.NoError(t, q.Close(context.Background()))
 	assert.Len(t, srv.Received(), 2)
 }
+
+func TestObserverSendAll(t *testing.T) {
+	srv := lisatest.NewServer(testPluginID, testAPIKey, testSecret)
+	t.Cleanup(srv.Close)
+	var l eventLog
+	c := newTestClient(t, srv.URL, lisa.WithObserver(l.observer()), lisa.WithConcurrency(1))
+	results := c.SendAll(context.Background(), []any{[]byte(`{"a":1}`), []byte(`not json`), []byte(`{"b":22}`)})
+	require.Len(t, results, 3)
+	require.ErrorIs(t, results[1].Err, lisa.ErrInvalidPayload)
+	var starts, dones []string
+	for _, line := range l.all() {
+		switch {
+		case strings.HasPrefix(line, "SendStart"):
+			starts = append(starts, line)
+		case strings.HasPrefix(line, "SendDone"):
+			dones = append(dones, line)
+		}
+	}
+	assert.Equal(t, []string{"SendStart size=7 enqueued=[] id=true", "SendStart size=8 enqueued=[] id=true"}, starts,
+		"one per payload sent; none for the invalid one")
+	assert.Len(t, dones, 2)
+}
