@@ -17,6 +17,12 @@
 // Queue.Stats when they are collected: sends by result, attempts, the retry
 // budget, payloads waiting and in flight, superseded and spilled.
 //
+// With lisariver, give River the otelriver middleware
+// (github.com/riverqueue/rivercontrib/otelriver) with EnableTracePropagation:
+// the trace context then travels in the job, the job's work span links to
+// the insert in the transaction's trace, and the job's lisa.send is a child
+// of the work span (see examples/river).
+//
 // Nothing recorded ever holds a credential, a signature or a body. The
 // plugin id is an attribute only with WithPluginID.
 package lisaotel
