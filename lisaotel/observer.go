@@ -164,6 +164,9 @@ func (o *observer) sendStart(ctx context.Context, s *lisa.SendInfo) context.Cont
 		span.SetAttributes(RequestIDKey.String(s.RequestID), PayloadSizeKey.Int(s.Size))
 		span.SetAttributes(o.attrs...)
 	}
+	if !o.retries.Enabled(ctx) && !o.duration.Enabled(ctx) {
+		return ctx // nothing for a sendRun to keep: no-op metrics
+	}
 	return &sendRun{Context: ctx}
 }
 
