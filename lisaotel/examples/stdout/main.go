@@ -128,6 +128,7 @@ func send(out io.Writer) error {
 	srv.Script(lisatest.Fault{}, lisatest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "0"})
 
 	client, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(srv.URL),
+		lisa.WithConcurrency(1), // one Queue worker, so that updates coalesce behind a send
 		lisaotel.ClientOption()) // lisaotel: spans and metrics of every send
 	if err != nil {
 		return err
