@@ -63,7 +63,9 @@ func (l *eventLog) observer() *lisa.Observer {
 		Wait: func(ctx context.Context, w lisa.WaitInfo) {
 			d := w.Duration
 			if w.Reason == "rate-limit" || w.Reason == "cooldown" {
-				d = d.Round(100 * time.Millisecond) // the clock moved meanwhile
+				// The clock moved since the wait was set: round up to 500ms.
+				const step = 500 * time.Millisecond
+				d = (d + step - 1) / step * step
 			}
 			l.add("Wait %s %s send=%t attempt=%v", w.Reason, d, ctx.Value(ctxKey("send")) != nil, ctx.Value(ctxKey("attempt")))
 		},
