@@ -107,12 +107,13 @@ func (c *Client) observeSendStart(st *sendState, size int, enqueued []any) {
 		return
 	}
 	st.obs = o
-	st.info = &SendInfo{RequestID: st.requestID, Size: size, Enqueued: enqueued}
+	info := &SendInfo{RequestID: st.requestID, Size: size, Enqueued: enqueued}
 	if o.SendStart != nil {
-		if ctx := o.SendStart(st.Context, st.info); ctx != nil {
+		if ctx := o.SendStart(st.Context, info); ctx != nil {
 			st.Context = ctx
 		}
 	}
+	st.info = info // once SendStart returned: no SendDone after a panic in it
 }
 
 // observeSendDone tells the observer the Send ended.
@@ -141,13 +142,13 @@ func observeAttemptStart(st *sendState, req *http.Request) {
 		RequestID: st.requestID, Attempt: st.attempts + 1, Method: req.Method,
 		URL: &a.url, Header: http.Header{}, RateLimitRemaining: -1,
 	}
-	st.attempt = &a.AttemptInfo
 	ctx := context.Context(st)
 	if st.obs.AttemptStart != nil {
-		if c := st.obs.AttemptStart(st, st.attempt); c != nil {
+		if c := st.obs.AttemptStart(st, &a.AttemptInfo); c != nil {
 			ctx = c
 		}
 	}
+	st.attempt = &a.AttemptInfo
 	if st.header == nil {
 		st.header = req.Header
 	}

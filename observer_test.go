@@ -278,3 +278,36 @@ func TestObserverSendAll(t *testing.T) {
 		"one per payload sent; none for the invalid one")
 	assert.Len(t, dones, 2)
 }
+
+func TestObserverPanicInSendStart(t *testing.T) {
+	srv := lisatest.NewServer(testPluginID, testAPIKey, testSecret)
+	t.Cleanup(srv.Close)
+	var dones int
+	var mu sync.Mutex
+	c := newTestClient(t, srv.URL, lisa.WithObserver(&lisa.Observer{
+		SendStart: func(context.Context, *lisa.SendInfo) context.Context { panic("observer bug") },
+		SendDone: func(context.Context, *lisa.SendInfo) {
+			mu.Lock()
+			dones++
+			mu.Unlock()
+		},
+	}))
+	// Send: the panic is the caller's, as from any code it runs.
+	require.PanicsWithValue(t, "observer bug", func() { _, _ = c.Send(context.Background(), []byte(`{}`)) })
+	// A Queue: the payload's result, and the queue carries on.
+	var got []lisa.Result
+	q, err := lisa.NewQueue(c, lisa.QueueOptions{OnResult: func(r lisa.Result) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	require.NoError(t, q.Enqueue(context.Background(), []byte(`{}`)))
+	require.NoError(t, q.Close(context.Background()))
+	require.Len(t, got, 1)
+	var gp *lisa.GoroutinePanic
+	require.ErrorAs(t, got[0].Err, &gp)
+	assert.Equal(t, "observer bug", gp.Value)
+	assert.Zero(t, dones, "no SendDone for a Send whose SendStart did not return")
+	assert.Empty(t, srv.Requests())
+}
