@@ -189,8 +189,10 @@ func (c *Client) observeAttemptDone(ctx context.Context, st *sendState, resp *ht
 				a.RetryAfter = d
 			}
 		}
-		if n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining")); err == nil && n >= 0 {
-			a.RateLimitRemaining = n
+		if v := resp.Header.Get("X-RateLimit-Remaining"); v != "" { // Atoi's error for "" allocates
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				a.RateLimitRemaining = n
+			}
 		}
 	} else {
 		a.Err = err

@@ -133,8 +133,9 @@ func (answer202) RoundTrip(r *http.Request) (*http.Response, error) {
 //
 //	LISA_PAIRED_ROUNDS=30 go test -run TestPairedOverhead -v .
 //
-// LISA_PAIRED_SENDS sets the sends per side per round (default 500), and
-// LISA_PAIRED_CONC the goroutines sending (default 1).
+// LISA_PAIRED_SENDS sets the sends per side per round (default 500),
+// LISA_PAIRED_CONC the goroutines sending (default 1), and
+// LISA_PAIRED_MEMORY=1 takes the network out, as BenchmarkOverhead does.
 func TestPairedOverhead(t *testing.T) {
 	rounds, _ := strconv.Atoi(os.Getenv("LISA_PAIRED_ROUNDS"))
 	if rounds <= 0 {
@@ -142,6 +143,9 @@ func TestPairedOverhead(t *testing.T) {
 	}
 	sends, conc := envInt("LISA_PAIRED_SENDS", 500), envInt("LISA_PAIRED_CONC", 1)
 	sides := overheadSides(t, true)
+	if os.Getenv("LISA_PAIRED_MEMORY") == "1" {
+		sides = instrumented(t, true, lisa.WithHTTPClient(&http.Client{Transport: answer202{}}))
+	}
 	n := len(sides) - 1
 	// wall[i] and cpu[i] are side i+1's ÷ bare, per round.
 	wall, cpu := make([][]float64, n), make([][]float64, n)
@@ -173,10 +177,11 @@ func TestPairedOverhead(t *testing.T) {
 			}
 		}
 	}
-	fmt.Printf("paired rounds: %d, sends per side per round: %d, goroutines: %d\n\n", rounds, sends, conc)
+	fmt.Printf("paired rounds: %d, sends per side per round: %d, goroutines: %d, in memory: %t\n\n",
+		rounds, sends, conc, os.Getenv("LISA_PAIRED_MEMORY") == "1")
 	fmt.Println("| side | ÷ bare, median | 95% CI of median | IQR | rounds slower | CPU ÷ bare, median | CPU IQR | µs/send | bare µs/send |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-	perSend := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(rounds*sends) }
+	perSend := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(rounds*sends) }
 	for i := range n {
 		slices.Sort(wall[i])
 		slices.Sort(cpu[i])
