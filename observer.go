@@ -15,13 +15,13 @@ import (
 type Observer struct {
 	// SendStart is called once per notification (Send, and each payload of
 	// SendAll, SendSeq and a Queue) once its payload is encoded and checked,
-	// before the first attempt. The context it returns is the one the rest
-	// of the Send uses: a tracer starts its span here.
+	// before the first attempt. The context it returns (unless nil) is the
+	// one the rest of the Send uses: a tracer starts its span here.
 	SendStart func(ctx context.Context, s *SendInfo) context.Context
 	// SendDone is called once when the Send ends, with s's outcome set.
 	SendDone func(ctx context.Context, s *SendInfo)
-	// AttemptStart is called before each request. The context it returns is
-	// the request's. Headers it adds to a.Header are sent with this attempt
+	// AttemptStart is called before each request. The context it returns
+	// (unless nil) is the request's. Headers it adds to a.Header are sent with this attempt
 	// (trace context); the client's own headers are not in a.Header and
 	// cannot be replaced.
 	AttemptStart func(ctx context.Context, a *AttemptInfo) context.Context

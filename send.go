@@ -124,7 +124,9 @@ func (c *Client) send(ctx context.Context, body []byte, enqueued []any) (receipt
 	}
 	a.info.Enqueued = enqueued
 	if o := c.observer; o != nil && o.SendStart != nil {
-		ctx = o.SendStart(ctx, &a.info)
+		if octx := o.SendStart(ctx, &a.info); octx != nil {
+			ctx = octx
+		}
 	}
 	defer func() {
 		if receipt == nil && err == nil { // user code panicked in the transport
@@ -205,8 +207,9 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		u := *a.c.url
 		info = &AttemptInfo{RequestID: a.requestID, Attempt: a.n, Method: req.Method, URL: &u, Header: http.Header{}, RateLimitRemaining: -1}
 		if o.AttemptStart != nil {
-			ctx := o.AttemptStart(req.Context(), info)
-			req = req.WithContext(ctx)
+			if octx := o.AttemptStart(req.Context(), info); octx != nil {
+				req = req.WithContext(octx)
+			}
 			if len(info.Header) > 0 {
 				h := req.Header.Clone()
 				for k, v := range info.Header {
