@@ -22,7 +22,9 @@ verbatim, one per line, so that 'lisa send -ndjson FAILED' sends exactly those a
 With -rejected, lines that can never be accepted as they are (not JSON, over 192 KiB,
 answered 400 or 413) go there instead, and -failed keeps what may succeed on a rerun
 (timeouts, 429, 5xx, 401, not sent). These files are written beside their target and
-renamed over it when the run ends, so a crash never leaves a half-written file.
+renamed over it when the run ends, so a crash never leaves a half-written file. A target that
+exists and is not a regular file (a device, a FIFO, a directory, a symbolic link) is refused
+before anything is sent: give the real path of a regular file.
 
 After a 401 no new notification is sent (every other would be refused the same way): the
 rest go to -failed, and the run says what to check.
@@ -81,6 +83,9 @@ func cmdSend(e env, args []string) error {
 		if in.sameFile(p.path) {
 			return usageError(fmt.Errorf("lisa send: %s %s is the input: it would be overwritten; choose another file", p.flag, p.path))
 		}
+		if err := checkTarget(p.flag, p.path); err != nil {
+			return err
+		}
 	}
 	s := &sender{env: e, sendOptions: o, client: client, in: in}
 	if o.dryRun {
@@ -134,6 +139,44 @@ func (o *sendOptions) check() error {
 		}
 	}
 	return nil
+}
+
+// checkTarget refuses an output path where something other than a regular
+// file exists: the file is written beside it and renamed over it, which
+// would replace a device node, a FIFO or a symbolic link with a regular
+// file. A symbolic link is refused rather than followed: renaming over it
+// would replace the link, and following it would let a link planted in a
+// shared directory point the writes (as root) at any file.
+func checkTarget(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return usageError(fmt.Errorf("lisa send: %s: %w", flag, err))
+	case fi.Mode()&os.ModeSymlink != 0:
+		return usageError(fmt.Errorf("lisa send: %s %s is a symbolic link: give the path of the file itself", flag, path))
+	case !fi.Mode().IsRegular():
+		return usageError(fmt.Errorf("lisa send: %s %s exists and is not a regular file (%s): it would be replaced; give another path", flag, path, describeMode(fi.Mode())))
+	}
+	return nil
+}
+
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
 }
 
 // sender is one run of lisa send.
