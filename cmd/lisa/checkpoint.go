@@ -83,8 +83,9 @@ func (cp *checkpoint) save() error {
 	return err
 }
 
-// settler tracks which lines are settled, in whatever order they finish,
-// and moves the checkpoint to the end of the longest settled prefix.
+// settler tracks which lines are settled (accepted, or written to -failed
+// or -rejected), in whatever order they finish, and moves the checkpoint to
+// the end of the longest settled prefix.
 type settler struct {
 	mu      sync.Mutex
 	next    int          // the first line, by read order, not yet settled
@@ -130,4 +131,12 @@ func (s *settler) settle(i int) error {
 		return s.advance(s.offset, s.line)
 	}
 	return nil
+}
+
+// settledLines is how many lines of the input, from its start, are all
+// settled.
+func (s *settler) settledLines() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.line
 }

@@ -1,0 +1,58 @@
+package main
+
+// How lisa send treats the answers that are not 202.
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hello-lisa/lisa-go/lisatest"
+	"github.com/stretchr/testify/assert"
+)
+
+// TestSend422GoesToRejected: a 422 is a rejection of that payload: it goes
+// to -rejected, not to -failed.
+func TestSend422GoesToRejected(t *testing.T) {
+	srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+	defer srv.Close()
+	srv.Script(lisatest.Fault{Status: 422, Body: `{"errors":[{"field":"price"}]}`})
+	input, lines := catalog(t, 3)
+	dir := t.TempDir()
+	failed, rejected := filepath.Join(dir, "failed"), filepath.Join(dir, "rejected")
+	code, out, errOut := runBin(t, binEnv(srv), nil, "send", "-ndjson", "-concurrency", "1", "-failed", failed, "-rejected", rejected, input)
+	t.Logf("422: exit %d, %s", code, strings.TrimSpace(out))
+	assert.Equal(t, exitFailed, code, errOut)
+	assert.Equal(t, "2 accepted, 0 failed, 1 rejected\n", out)
+	assert.Equal(t, []string{lines[0]}, readLinesOf(t, rejected))
+	assert.Empty(t, readLinesOf(t, failed))
+	assert.Contains(t, errOut, "422")
+	assert.Equal(t, 1, len(srv.Requests())-len(srv.Received()), "a 422 is not retried")
+}
+
+// TestSendStopsAfterA403Or404: like a 401, a 403 or a 404 fails every line
+// the same way: the run stops, says what to check and keeps every line.
+func TestSendStopsAfterA403Or404(t *testing.T) {
+	for status, hint := range map[int]string{403: "scope", 404: "LISA_PLUGIN_ID"} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+			defer srv.Close()
+			faults := make([]lisatest.Fault, 5000)
+			for i := range faults {
+				faults[i] = lisatest.Fault{Status: status}
+			}
+			srv.Script(faults...)
+			input, lines := catalog(t, 5000)
+			failed := filepath.Join(t.TempDir(), "failed.ndjson")
+			code, out, errOut := runBin(t, binEnv(srv), nil, "send", "-ndjson", "-concurrency", "8", "-failed", failed, input)
+			requests, _ := srv.Counts()
+			t.Logf("%d: %d lines, %d requests, exit %d; %s; stderr:\n%s", status, len(lines), requests, code, strings.TrimSpace(out), errOut)
+			assert.Equal(t, exitFailed, code)
+			assert.LessOrEqual(t, requests, 16, "only the sends already started (and queued)")
+			assert.Contains(t, errOut, hint)
+			assert.Less(t, strings.Count(errOut, "\n"), 10, "no line per line")
+			assert.ElementsMatch(t, lines, readLinesOf(t, failed), "every line kept for a rerun")
+		})
+	}
+}
