@@ -28,11 +28,13 @@ The run stops early, keeps every line and exits 1 in these cases; the summary sa
                            cancel them. A second signal exits at once (128+signal).
   401, 403, 404            every other line would get the same answer (wrong key or secret,
                            a missing scope, a wrong plugin id): no new line is sent.
+  endpoint down            2 x -concurrency lines in a row (at least 8) got no answer at all
+                           after their retries (refused, reset, timed out): no new line is sent.
   full disk                a write to -failed, -rejected or -checkpoint failed (ENOSPC): no new
                            line is sent; the file is kept with the whole lines written before
                            (never deleted), and the run names the input line before which every
                            line is accepted or kept: send the input again from there.
-After a signal or a 401/403/404, the lines not sent are copied verbatim
+After a signal, a 401/403/404 or the endpoint down, the lines not sent are copied verbatim
 into -failed: from a FILE, the whole rest; from standard input, what was read (after a
 signal: up to the end of the line it was in, and the rest of standard input stays unread;
 otherwise standard input is read to its end). With -checkpoint nothing is copied: run the
@@ -235,6 +237,7 @@ const (
 	haltNone   haltKind = iota
 	haltSignal          // SIGINT, SIGTERM or SIGHUP
 	haltEvery           // 401, 403 or 404: every line would fail the same way
+	haltDown            // no answer at all, again and again
 	haltWrite           // an output file could not be written (a full disk)
 )
 

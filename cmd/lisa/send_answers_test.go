@@ -1,15 +1,20 @@
 package main
 
-// How lisa send treats the answers that are not 202.
+// How lisa send treats the answers that are not 202, and no answer at all.
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hello-lisa/lisa-go/lisatest"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestSend422GoesToRejected: a 422 is a rejection of that payload: it goes
@@ -55,4 +60,34 @@ func TestSendStopsAfterA403Or404(t *testing.T) {
 			assert.ElementsMatch(t, lines, readLinesOf(t, failed), "every line kept for a rerun")
 		})
 	}
+}
+
+// TestSendStopsWhenTheEndpointIsDown: against a closed port, the run stops
+// after a run of consecutive transport failures, keeps every line, exits 1,
+// says why, and does not write one line of stderr per line.
+func TestSendStopsWhenTheEndpointIsDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there now
+	input, lines := catalog(t, 5000)
+	failed := filepath.Join(t.TempDir(), "failed.ndjson")
+	envv := append(credEnv(), "LISA_BASE_URL="+url)
+	start := time.Now()
+	cmd := exec.Command(binary(t), "send", "-ndjson", "-concurrency", "4", "-retries", "1", "-failed", failed, input)
+	cmd.Env = envv
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	waitOrKill(t, cmd, 2*time.Minute)
+	took := time.Since(start)
+	errOut := stderr.String()
+	t.Logf("endpoint down: %d lines, %s, exit %d, %d lines (%d bytes) on stderr; %s; stderr:\n%s", len(lines), took.Round(time.Millisecond),
+		cmd.ProcessState.ExitCode(), strings.Count(errOut, "\n"), len(errOut), strings.TrimSpace(stdout.String()), errOut)
+	assert.Equal(t, exitFailed, cmd.ProcessState.ExitCode())
+	assert.Less(t, strings.Count(errOut, "\n"), 15, "repeated errors are aggregated")
+	assert.Contains(t, errOut, "no answer")
+	assert.ElementsMatch(t, lines, readLinesOf(t, failed), "every line kept for a rerun")
+	b, _ := os.ReadFile(failed)
+	assert.Equal(t, strings.Count(string(b), "\n"), len(lines))
 }

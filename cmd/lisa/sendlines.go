@@ -145,6 +145,8 @@ func (s *sender) lines() error {
 	done := make(chan struct{})
 	go s.onSignal(done, cancel)
 
+	downAfter := max(8, 2*s.concurrency)
+	streak := 0 // lines in a row that got no answer at all
 	for r := range s.client.SendSeq(ctx, payloads) {
 		mu.Lock()
 		rl := inFlight[r.Index]
@@ -152,6 +154,7 @@ func (s *sender) lines() error {
 		mu.Unlock()
 		if r.Err == nil {
 			s.accepted.Add(1)
+			streak = 0
 			s.settleOrHalt(st, rl.i, nil)
 			continue
 		}
@@ -161,8 +164,17 @@ func (s *sender) lines() error {
 			s.report.failure(where, r.Err, 1) // once: the summary says the rest
 			s.halt(haltEvery, r.Err)
 			cancel()
+		case noAnswer(r.Err):
+			if k, _ := s.why(); k == haltNone || k == haltDown {
+				s.report.failure(where, r.Err, perKind)
+			}
+			if streak++; streak >= downAfter {
+				s.halt(haltDown, r.Err)
+				cancel()
+			}
 		case notSent(r.Err), errors.Is(r.Err, context.Canceled): // the run stopped: the summary says so
 		default:
+			streak = 0
 			s.report.failure(where, r.Err, perKind)
 		}
 		s.settleOrHalt(st, rl.i, s.keep(rl.data, r.Err))

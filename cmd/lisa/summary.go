@@ -25,6 +25,8 @@ func (s *sender) summary() error {
 		s.report.say("lisa send: stopped by %s", s.stop.signal())
 	case haltEvery:
 		s.report.say("lisa send: stopped after a %s answer: %s (every other notification would be refused the same way)", kind(err), failsEveryHint(err))
+	case haltDown:
+		s.report.say("lisa send: stopped: %d notifications in a row got no answer at all (%s): is the endpoint up? (LISA_BASE_URL)", max(8, 2*s.concurrency), kind(err))
 	case haltWrite:
 		kept, _ := s.failed.state()
 		_, lines := s.failed.state()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,6 +45,14 @@ func statusOf(err error) int {
 func notSent(err error) bool {
 	var se *lisa.SendError
 	return errors.As(err, &se) && se.Attempts == 0
+}
+
+// noAnswer reports whether requests were made for the line and none was
+// answered (connection refused or dropped, a timeout), after the client
+// stopped retrying; not when the run itself cancelled them.
+func noAnswer(err error) bool {
+	var se *lisa.SendError
+	return errors.As(err, &se) && se.Attempts > 0 && !errors.Is(err, context.Canceled)
 }
 
 // kind names a failure for grouping repeats on stderr: the status of an
