@@ -50,8 +50,9 @@ counted in one line at the end instead of one line each.
 settled (accepted, or written to -failed/-rejected). Run the same command again to continue
 from there; -failed and -rejected are then appended to, not replaced. When a run completes,
 the checkpoint says so and the next run starts over. The guarantee is at least once: each
-line is accepted or kept; the lines in flight when a run was killed (at most -concurrency)
-may be sent twice, with the same body.
+line is accepted or kept; after a kill -9 at most -concurrency lines are sent twice, with
+the same body (with -checkpoint, no more than -concurrency lines are in progress past the
+checkpoint, so one slow line holds the others back).
 
 Credential files may end with spaces or CRLF and start with a UTF-8 BOM: those are removed.`
 

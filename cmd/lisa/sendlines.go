@@ -100,6 +100,13 @@ func (s *sender) lines() error {
 				} else {
 					valid = true
 				}
+				// With a checkpoint, at most -concurrency lines are in
+				// progress past it: what a kill -9 makes the next run send
+				// again.
+				if s.cp != nil && !st.wait(i, s.concurrency, s.halted) {
+					s.keepRest(lr, data, line)
+					return
+				}
 				select {
 				case lines <- readLine{i, data, line}:
 				case <-s.halted:
