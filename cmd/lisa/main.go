@@ -47,9 +47,18 @@ type env struct {
 func main() {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, stopSignals...)
-	fi, err := os.Stderr.Stat()
-	terminal := err == nil && fi.Mode()&os.ModeCharDevice != 0
-	os.Exit(run(env{os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, terminal, signals}))
+	os.Exit(run(env{os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, isTerminal(os.Stderr), signals}))
+}
+
+// isTerminal reports whether f is a terminal: a character device other than
+// /dev/null (a pipe, a file or /dev/null gets no progress line).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 // command is one subcommand: the table drives dispatch and the usage text.

@@ -49,6 +49,15 @@ func (r *reporter) say(format string, args ...any) {
 	fmt.Fprintf(r.w, format+"\n", args...)
 }
 
+// progress replaces the progress line (a terminal only).
+func (r *reporter) progress(line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.terminal {
+		fmt.Fprintf(r.w, "\r\033[K%s", line)
+	}
+}
+
 // clear clears the progress line.
 func (r *reporter) clear() {
 	r.mu.Lock()

@@ -54,6 +54,9 @@ line is accepted or kept; after a kill -9 at most -concurrency lines are sent tw
 the same body (with -checkpoint, no more than -concurrency lines are in progress past the
 checkpoint, so one slow line holds the others back).
 
+On a terminal, a progress line shows the lines done (of the total, for a FILE), accepted,
+failed, the rate and the time left; a pipe or a log gets none.
+
 Credential files may end with spaces or CRLF and start with a UTF-8 BOM: those are removed.`
 
 func cmdSend(e env, args []string) error {

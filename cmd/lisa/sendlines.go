@@ -36,6 +36,7 @@ func (s *sender) lines() error {
 		start, startLine, advance = s.cp.Offset, s.cp.Line, s.saveCheckpoint
 	}
 	st := newSettler(start, startLine, advance)
+	stopProgress := s.showProgress(startLine)
 
 	var spill io.ReadWriteSeeker // oversize lines pass through a file, not memory
 	if s.rejected != nil {
@@ -188,6 +189,7 @@ func (s *sender) lines() error {
 	}
 	close(done)
 	<-readerDone
+	stopProgress()
 	if s.isHalted() && s.restFrom == 0 { // stopped after the last line was read
 		s.restFrom = -1
 	}
