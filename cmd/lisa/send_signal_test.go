@@ -219,3 +219,16 @@ func TestSendDocumentHonoursGrace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, doc, string(kept), "-failed holds the document as given, without an extra blank line")
 }
+
+// TestHelpSaysWhatSendDoesWhenItStops: `lisa help send` tells what the
+// command does on each signal, a full disk, 403, 404 and 422 answers, and
+// the endpoint down; `lisa help` names the signals.
+func TestHelpSaysWhatSendDoesWhenItStops(t *testing.T) {
+	code, out, _ := runBin(t, nil, nil, "help", "send")
+	assert.Equal(t, exitOK, code)
+	for _, want := range []string{"SIGINT", "SIGTERM", "SIGHUP", "-grace", "full disk", "403", "404", "422", "endpoint down", "at most -concurrency lines are sent twice", "progress line"} {
+		assert.Contains(t, out, want)
+	}
+	_, out, _ = runBin(t, nil, nil, "help")
+	assert.Contains(t, out, "SIGHUP")
+}
