@@ -72,7 +72,7 @@ func (o *outFile) writeLine(b []byte) error {
 		line := make([]byte, 0, len(b)+1)
 		n, err := o.f.Write(append(append(line, b...), '\n'))
 		if err != nil {
-			o.fail(n, err)
+			o.cut(o.size, err)
 		} else {
 			o.size += int64(n)
 			o.lines++
@@ -81,12 +81,14 @@ func (o *outFile) writeLine(b []byte) error {
 	return o.err
 }
 
-// fail records a write error, and cuts the n bytes of the line the write
-// left half-written (a full disk), so that the file holds whole lines only.
-func (o *outFile) fail(n int, err error) {
+// cut records a write error and cuts the file back to size, the end of its
+// last whole line, so that what a failed write left (a full disk) is never
+// half a line.
+func (o *outFile) cut(size int64, err error) {
 	o.err = err // an *os.PathError: it names the file
-	if n > 0 && o.f.Truncate(o.size) == nil {
-		o.f.Seek(o.size, io.SeekStart)
+	o.size = size
+	if o.f.Truncate(size) == nil {
+		o.f.Seek(size, io.SeekStart)
 	}
 }
 
@@ -100,19 +102,23 @@ func (o *outFile) copyFrom(r io.Reader) (lines int, err error) {
 	if o.err != nil {
 		return 0, o.err
 	}
+	defer func() { o.lines += lines }()
 	buf := make([]byte, 64<<10)
 	last := byte('\n')
+	lineEnd := o.size // the end of the last whole line written
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
-			w, werr := o.f.Write(chunk)
-			if werr != nil {
-				o.fail(w, werr)
+			if _, werr := o.f.Write(chunk); werr != nil {
+				o.cut(lineEnd, werr)
 				return lines, o.err
 			}
-			o.size += int64(w)
+			o.size += int64(n)
 			lines += bytes.Count(chunk, []byte{'\n'})
+			if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+				lineEnd = o.size - int64(n-1-i)
+			}
 			last = chunk[n-1]
 		}
 		if rerr == io.EOF {
@@ -124,15 +130,13 @@ func (o *outFile) copyFrom(r io.Reader) (lines int, err error) {
 		}
 	}
 	if last != '\n' { // a last line without its newline
-		w, werr := o.f.Write([]byte{'\n'})
-		if werr != nil {
-			o.fail(w, werr)
+		if _, werr := o.f.Write([]byte{'\n'}); werr != nil {
+			o.cut(lineEnd, werr)
 		} else {
-			o.size += int64(w)
+			o.size++
 			lines++
 		}
 	}
-	o.lines += lines
 	if err == nil {
 		err = o.err
 	}

@@ -228,10 +228,11 @@ type sender struct {
 	halted     chan struct{}
 
 	// Where the input stopped being sent, for the summary.
-	restFrom   int  // the first line not read or not handed on; 0: none
-	restCopied int  // lines of the rest copied into -failed
-	restAll    bool // the rest was copied to the end of the input
-	settledTo  int  // lines of the input, from its start, all settled
+	restFrom   int   // the first line not read or not handed on; 0: none
+	restCopied int   // lines of the rest copied into -failed
+	restAll    bool  // the rest was copied to the end of the input
+	restErr    error // copying the rest failed (a full disk)
+	settledTo  int   // lines of the input, from its start, all settled
 }
 
 // haltKind is why a run stopped before the end of its input.

@@ -27,7 +27,8 @@ type readLine struct {
 // lines streams NDJSON through SendSeq: memory stays bounded by the
 // concurrency, whatever the input's length. A reader goroutine reads the
 // input and hands each line on; when the run stops early (see halt), it
-// stops there and keeps the rest (keepRest).
+// stops there, and once the lines in flight are settled the rest is kept
+// (keepRest).
 func (s *sender) lines() error {
 	var start int64
 	var startLine int
@@ -53,6 +54,9 @@ func (s *sender) lines() error {
 		lines      = make(chan readLine)
 		readerDone = make(chan struct{})
 		readErr    error
+		stopped    bool   // the reader stopped before the end of the input
+		inHand     []byte // the line it held then, read and not handed on
+		restFrom   int    // the first line not handed on
 	)
 	lr := newLineReader(s.in.r, lisa.MaxPayloadBytes)
 	go func() { // the reader
@@ -63,9 +67,10 @@ func (s *sender) lines() error {
 			spillTo = spill
 		}
 		invalid, valid := 0, false
+		stop := func(data []byte, line int) { stopped, inHand, restFrom = true, data, line }
 		for i := 0; ; {
 			if s.isHalted() {
-				s.keepRest(lr, nil, startLine+lr.line+1)
+				stop(nil, startLine+lr.line+1)
 				return
 			}
 			data, over, n, err := lr.next(spillTo)
@@ -74,7 +79,7 @@ func (s *sender) lines() error {
 			}
 			if errors.Is(err, errInterrupted) {
 				s.halt(haltSignal, nil) // the signal watcher may not have yet
-				s.keepRest(lr, nil, startLine+lr.line+1)
+				stop(nil, startLine+lr.line+1)
 				return
 			}
 			if err != nil {
@@ -105,13 +110,13 @@ func (s *sender) lines() error {
 				// progress past it: what a kill -9 makes the next run send
 				// again.
 				if s.cp != nil && !st.wait(i, s.concurrency, s.halted) {
-					s.keepRest(lr, data, line)
+					stop(data, line)
 					return
 				}
 				select {
 				case lines <- readLine{i, data, line}:
 				case <-s.halted:
-					s.keepRest(lr, data, line)
+					stop(data, line)
 					return
 				}
 			}
@@ -189,10 +194,10 @@ func (s *sender) lines() error {
 	}
 	close(done)
 	<-readerDone
-	stopProgress()
-	if s.isHalted() && s.restFrom == 0 { // stopped after the last line was read
-		s.restFrom = -1
+	if stopped {
+		s.keepRest(lr, inHand, restFrom)
 	}
+	stopProgress()
 	s.settledTo = st.settledLines()
 	return readErr
 }
@@ -240,6 +245,9 @@ func (s *sender) keepSpilled(spill io.ReadWriteSeeker) error {
 
 // keepRest deals with the input not handed on when the run stopped early,
 // from line first (inHand, when not nil, is that line, read and not sent).
+// It runs once the reader has stopped and the lines in flight are settled,
+// so that they are written first: if the disk fills while the rest is
+// copied, every line before the rest is kept.
 // With a checkpoint it stays where it is, for the next run; after a write
 // error it cannot be kept; otherwise it is copied verbatim into -failed: the
 // line in hand, a line a signal cut, what was read ahead, then the input to
@@ -285,7 +293,7 @@ func (s *sender) keepRest(lr *lineReader, inHand []byte, first int) {
 	s.notSent.Add(int64(n))
 	s.restAll = all && err == nil
 	if err != nil && !errors.Is(err, errInterrupted) {
-		s.report.say("lisa send: keep the rest of %s in %s: %v", s.in.name, s.failedPath, err)
+		s.restErr = err
 		s.halt(haltWrite, err)
 	}
 }

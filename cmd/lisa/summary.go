@@ -46,6 +46,15 @@ func (s *sender) summary() error {
 			s.report.say("lisa send: to resume after line %d, run the same command again (checkpoint %s)", s.cp.Line, s.checkpointPath)
 		case s.failed == nil:
 			s.report.say("lisa send: %s from line %d on was not sent (give -failed FILE to keep it)", s.in.name, s.restFrom)
+		case s.restErr != nil:
+			// The lines before the rest that were not settled failed to be
+			// written too, once the disk was full.
+			from := s.restFrom + s.restCopied
+			if s.settledTo+1 < s.restFrom {
+				from = s.settledTo + 1
+			}
+			s.report.say("lisa send: copying the rest of %s into %s failed: %v", s.in.name, s.failedPath, s.restErr)
+			s.report.say("lisa send: every line of %s before line %d is accepted or kept in %s; send it again from line %d", s.in.name, from, s.failedPath, from)
 		case s.restAll:
 			s.report.say("lisa send: the %d lines of %s from line %d on, not sent, are in %s", s.restCopied, s.in.name, s.restFrom, s.failedPath)
 		default:
