@@ -54,7 +54,11 @@ func TestSendStopsAfterA403Or404(t *testing.T) {
 			requests, _ := srv.Counts()
 			t.Logf("%d: %d lines, %d requests, exit %d; %s; stderr:\n%s", status, len(lines), requests, code, strings.TrimSpace(out), errOut)
 			assert.Equal(t, exitFailed, code)
-			assert.LessOrEqual(t, requests, 16, "only the sends already started (and queued)")
+			// Until the SDK stops SendSeq itself after a 403 or 404 (as it
+			// does after a 401), up to 2 x -concurrency results can be
+			// ahead of the loop that sees the first one: 8 workers, 8
+			// buffered, and what was in flight.
+			assert.LessOrEqual(t, requests, 3*8, "only the sends already started (and queued)")
 			assert.Contains(t, errOut, hint)
 			assert.Less(t, strings.Count(errOut, "\n"), 10, "no line per line")
 			assert.ElementsMatch(t, lines, readLinesOf(t, failed), "every line kept for a rerun")
