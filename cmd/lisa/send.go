@@ -118,9 +118,12 @@ func cmdSend(e env, args []string) error {
 	} else {
 		err = s.document()
 	}
-	if ferr := s.finishOutputs(); ferr != nil {
-		s.report.say("%v", ferr)
+	ferr := s.finishOutputs()
+	if ferr != nil {
 		s.halt(haltWrite, ferr)
+	}
+	if _, why := s.why(); ferr != nil && (err != nil || why != ferr) { // else the summary says it
+		s.report.say("%v", ferr)
 	}
 	if err != nil {
 		return err

@@ -245,15 +245,16 @@ func (s *sender) keepSpilled(spill io.ReadWriteSeeker) error {
 
 // keepRest deals with the input not handed on when the run stopped early,
 // from line first (inHand, when not nil, is that line, read and not sent).
-// It runs once the reader has stopped and the lines in flight are settled,
-// so that they are written first: if the disk fills while the rest is
-// copied, every line before the rest is kept.
 // With a checkpoint it stays where it is, for the next run; after a write
 // error it cannot be kept; otherwise it is copied verbatim into -failed: the
 // line in hand, a line a signal cut, what was read ahead, then the input to
 // its end -- except standard input after a signal, of which only what was
 // read is copied, up to the end of the line it is in (waiting at most a
 // second for it), so that the signal ends the run promptly.
+//
+// It runs once the reader has stopped and the lines in flight are settled,
+// so that those are written first: if the disk fills during the copy, every
+// line before the rest is kept.
 func (s *sender) keepRest(lr *lineReader, inHand []byte, first int) {
 	s.restFrom = first
 	k, _ := s.why()
