@@ -49,16 +49,6 @@ func (e env) stopOnSignal() *stopper {
 	return st
 }
 
-// stopped reports whether a signal asked to stop.
-func (st *stopper) stopped() bool {
-	select {
-	case <-st.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // signal names the signal that asked to stop.
 func (st *stopper) signal() string {
 	st.mu.Lock()
