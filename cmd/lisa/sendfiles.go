@@ -10,6 +10,44 @@ import (
 // The output files of one run of lisa send: -failed, -rejected and the
 // checkpoint.
 
+// checkTarget refuses an output path where something other than a regular
+// file exists: the file is written beside it and renamed over it, which
+// would replace a device node, a FIFO or a symbolic link with a regular
+// file. A symbolic link is refused rather than followed: renaming over it
+// would replace the link, and following it would let a link planted in a
+// shared directory point the writes (as root) at any file.
+func checkTarget(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return usageError(fmt.Errorf("lisa send: %s: %w", flag, err))
+	case fi.Mode()&os.ModeSymlink != 0:
+		return usageError(fmt.Errorf("lisa send: %s %s is a symbolic link: give the path of the file itself", flag, path))
+	case !fi.Mode().IsRegular():
+		return usageError(fmt.Errorf("lisa send: %s %s exists and is not a regular file (%s): it would be replaced; give another path", flag, path, describeMode(fi.Mode())))
+	}
+	return nil
+}
+
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
+}
+
 // openOutputs creates -failed and -rejected, or, resuming from a
 // checkpoint, continues them.
 func (s *sender) openOutputs() error {
