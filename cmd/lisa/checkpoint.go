@@ -83,8 +83,13 @@ func (cp *checkpoint) save() error {
 	return err
 }
 
-// settler tracks which lines are settled, in whatever order they finish,
-// and moves the checkpoint to the end of the longest settled prefix.
+// settler tracks which lines are settled (accepted, or written to -failed
+// or -rejected), in whatever order they finish, and moves the checkpoint to
+// the end of the longest settled prefix. After a kill -9 the next run sends
+// again what lies past that prefix, so with a checkpoint the reader waits
+// (wait) while window lines past it are unsettled: that bounds what is sent
+// twice by the window, -concurrency, however long one slow line holds the
+// prefix.
 type settler struct {
 	mu      sync.Mutex
 	next    int          // the first line, by read order, not yet settled
@@ -92,6 +97,7 @@ type settler struct {
 	offset  int64        // the input is settled up to here
 	line    int          // and this many lines
 	advance func(int64, int) error
+	moved   chan struct{} // closed, and replaced, when next moves
 }
 
 // mark is a line's place in the input and whether it is settled.
@@ -102,7 +108,7 @@ type mark struct {
 }
 
 func newSettler(offset int64, line int, advance func(int64, int) error) *settler {
-	return &settler{pending: map[int]mark{}, offset: offset, line: line, advance: advance}
+	return &settler{pending: map[int]mark{}, offset: offset, line: line, advance: advance, moved: make(chan struct{})}
 }
 
 // add registers line i (numbered in read order from 0) ending at end.
@@ -110,6 +116,24 @@ func (s *settler) add(i int, end int64, line int) {
 	s.mu.Lock()
 	s.pending[i] = mark{end: end, line: line}
 	s.mu.Unlock()
+}
+
+// wait blocks while window lines before i are unsettled, or until stop is
+// closed (then it returns false).
+func (s *settler) wait(i, window int, stop <-chan struct{}) bool {
+	for {
+		s.mu.Lock()
+		ahead, moved := i-s.next, s.moved
+		s.mu.Unlock()
+		if ahead < window {
+			return true
+		}
+		select {
+		case <-moved:
+		case <-stop:
+			return false
+		}
+	}
 }
 
 // settle marks line i settled and advances the checkpoint if it can.
@@ -126,8 +150,21 @@ func (s *settler) settle(i int) error {
 		s.next++
 		moved = true
 	}
-	if moved && s.advance != nil {
+	if !moved {
+		return nil
+	}
+	close(s.moved)
+	s.moved = make(chan struct{})
+	if s.advance != nil {
 		return s.advance(s.offset, s.line)
 	}
 	return nil
+}
+
+// settledLines is how many lines of the input, from its start, are all
+// settled.
+func (s *settler) settledLines() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.line
 }

@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 )
 
 // Exit codes.
@@ -42,15 +41,24 @@ type env struct {
 	stderr   io.Writer
 	getenv   func(string) string
 	terminal bool             // stderr is a terminal: show progress
-	signals  <-chan os.Signal // SIGINT and SIGTERM; nil in tests
+	signals  <-chan os.Signal // SIGINT, SIGTERM and SIGHUP; nil in tests
 }
 
 func main() {
-	fi, err := os.Stderr.Stat()
-	terminal := err == nil && fi.Mode()&os.ModeCharDevice != 0
 	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	os.Exit(run(env{os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, terminal, signals}))
+	signal.Notify(signals, stopSignals...)
+	os.Exit(run(env{os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, isTerminal(os.Stderr), signals}))
+}
+
+// isTerminal reports whether f is a terminal: a character device other than
+// /dev/null (a pipe, a file or /dev/null gets no progress line).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
 }
 
 // command is one subcommand: the table drives dispatch and the usage text.
@@ -78,7 +86,9 @@ func usage() string {
 		fmt.Fprintf(&b, "  lisa %-40s %s\n", c.synopsis, c.summary)
 	}
 	b.WriteString("\nCredentials: LISA_PLUGIN_ID, LISA_API_KEY, LISA_SECRET (and LISA_BASE_URL),\n" +
-		"or -plugin-id, -api-key-file, -secret-file. Run 'lisa help COMMAND' for details.\n")
+		"or -plugin-id, -api-key-file, -secret-file. Run 'lisa help COMMAND' for details.\n" +
+		"\nSIGINT, SIGTERM and SIGHUP end any command promptly, even one waiting on standard input;\n" +
+		"send first keeps every line read (see 'lisa help send'); a second signal exits at once.\n")
 	return b.String()
 }
 

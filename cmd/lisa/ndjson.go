@@ -15,7 +15,11 @@ type lineReader struct {
 	r     *bufio.Reader
 	limit int
 	line  int          // number of the last line returned, from 1
-	read  atomic.Int64 // bytes consumed so far (read by the progress line)
+	read  atomic.Int64 // bytes consumed so far, the partial line included
+
+	// partial is the start of a line whose read failed (a signal ended
+	// it): read from the input, not returned; nil when there is none.
+	partial []byte
 }
 
 func newLineReader(r io.Reader, limit int) *lineReader {
@@ -74,6 +78,9 @@ func (lr *lineReader) next(spill io.Writer) (data []byte, over bool, size int, e
 		case errors.Is(rerr, bufio.ErrBufferFull):
 			continue
 		default:
+			if !over {
+				lr.partial = append(buf, content...)
+			}
 			return nil, false, 0, rerr
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -70,11 +71,25 @@ func (o *outFile) writeLine(b []byte) error {
 	if o.err == nil {
 		line := make([]byte, 0, len(b)+1)
 		n, err := o.f.Write(append(append(line, b...), '\n'))
-		o.size += int64(n)
-		o.lines++
-		o.err = err
+		if err != nil {
+			o.cut(o.size, err)
+		} else {
+			o.size += int64(n)
+			o.lines++
+		}
 	}
 	return o.err
+}
+
+// cut records a write error and cuts the file back to size, the end of its
+// last whole line, so that what a failed write left (a full disk) is never
+// half a line.
+func (o *outFile) cut(size int64, err error) {
+	o.err = err // an *os.PathError: it names the file
+	o.size = size
+	if o.f.Truncate(size) == nil {
+		o.f.Seek(size, io.SeekStart)
+	}
 }
 
 // copyFrom appends everything r holds, and counts the lines in it.
@@ -87,40 +102,45 @@ func (o *outFile) copyFrom(r io.Reader) (lines int, err error) {
 	if o.err != nil {
 		return 0, o.err
 	}
+	defer func() { o.lines += lines }()
 	buf := make([]byte, 64<<10)
 	last := byte('\n')
+	lineEnd := o.size // the end of the last whole line written
 	for {
 		n, rerr := r.Read(buf)
-		for _, c := range buf[:n] {
-			if c == '\n' {
-				lines++
-			}
-		}
 		if n > 0 {
-			last = buf[n-1]
-			w, werr := o.f.Write(buf[:n])
-			o.size += int64(w)
-			if werr != nil {
-				o.err = werr
-				return lines, werr
+			chunk := buf[:n]
+			if _, werr := o.f.Write(chunk); werr != nil {
+				o.cut(lineEnd, werr)
+				return lines, o.err
 			}
+			o.size += int64(n)
+			lines += bytes.Count(chunk, []byte{'\n'})
+			if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+				lineEnd = o.size - int64(n-1-i)
+			}
+			last = chunk[n-1]
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			o.err = rerr
-			return lines, rerr
+			err = rerr
+			break
 		}
 	}
 	if last != '\n' { // a last line without its newline
-		w, werr := o.f.Write([]byte{'\n'})
-		o.size += int64(w)
-		lines++
-		o.err = werr
+		if _, werr := o.f.Write([]byte{'\n'}); werr != nil {
+			o.cut(lineEnd, werr)
+		} else {
+			o.size++
+			lines++
+		}
 	}
-	o.lines += lines
-	return lines, o.err
+	if err == nil {
+		err = o.err
+	}
+	return lines, err
 }
 
 // state returns the bytes and lines written so far.
@@ -146,22 +166,25 @@ func (o *outFile) sync() error {
 	return o.err
 }
 
-// finish syncs and closes the file and puts it in place.
+// finish syncs and closes the file and puts it in place, even after a
+// write error: it holds whole lines only, and they are kept. If it cannot
+// be put in place, the error names the file that holds them.
 func (o *outFile) finish() error {
 	if o == nil {
 		return nil
 	}
-	err := o.sync()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	var err error
+	if o.err == nil { // a write error was reported when it happened
+		err = o.f.Sync()
+	}
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
 	}
 	if o.tmp != "" {
-		if err == nil {
-			err = os.Rename(o.tmp, o.path)
-		} else {
-			os.Remove(o.tmp)
+		if rerr := os.Rename(o.tmp, o.path); rerr != nil {
+			return fmt.Errorf("%w; the %d lines written are in %s", rerr, o.lines, o.tmp)
 		}
 	}
 	return err

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,23 +16,45 @@ const sendAbout = `Send one JSON document (the whole input), or with -ndjson one
 Nothing is lost: with -failed, every line that was not accepted is written to that file
 verbatim, one per line, so that 'lisa send -ndjson FAILED' sends exactly those again.
 With -rejected, lines that can never be accepted as they are (not JSON, over 192 KiB,
-answered 400 or 413) go there instead, and -failed keeps what may succeed on a rerun
-(timeouts, 429, 5xx, 401, not sent). These files are written beside their target and
-renamed over it when the run ends, so a crash never leaves a half-written file.
+answered 400, 413 or 422) go there instead, and -failed keeps what may succeed on a rerun
+(timeouts, 429, 5xx, 401, 403, 404, not sent). These files are written beside their target
+and renamed over it when the run ends, so a crash never leaves a half-written file. A target
+that exists and is not a regular file (a device, a FIFO, a directory, a symbolic link) is
+refused before anything is sent: give the real path of a regular file.
 
-After a 401 no new notification is sent (every other would be refused the same way): the
-rest go to -failed, and the run says what to check.
+The run stops early, keeps every line and exits 1 in these cases; the summary says why:
+  SIGINT, SIGTERM, SIGHUP  stop reading, let the sends in flight finish for -grace, then
+                           cancel them. A second signal exits at once (128+signal).
+  401, 403, 404            every other line would get the same answer (wrong key or secret,
+                           a missing scope, a wrong plugin id): no new line is sent.
+  endpoint down            2 x -concurrency lines in a row (at least 8) got no answer at all
+                           after their retries (refused, reset, timed out): no new line is sent.
+  full disk                a write to -failed, -rejected or -checkpoint failed (ENOSPC): no new
+                           line is sent; the file is kept with the whole lines written before
+                           (never deleted), and the run names the input line before which every
+                           line is accepted or kept: send the input again from there.
+After a signal, a 401/403/404 or the endpoint down, the lines not sent are copied verbatim
+into -failed: from a FILE, the whole rest; from standard input, what was read (after a
+signal: up to the end of the line it was in, and the rest of standard input stays unread;
+otherwise standard input is read to its end). With -checkpoint nothing is copied: run the
+same command again to resume. In document mode, a signal while the document is read ends
+the run with nothing sent; while it is sent, the send has -grace to finish.
 
-Ctrl-C (SIGINT) or SIGTERM stops reading the input, lets the notifications in flight finish
-for -grace, then prints one summary and exits 1; the lines not sent are copied verbatim into
--failed. A second signal exits at once.
+Exit status: 0 when every line was accepted, 1 otherwise (and after any early stop, even if
+what was in flight was then accepted), 2 on usage errors. Errors name the file and line;
+past the first 3 of one kind (the same status, the same network error), the rest are
+counted in one line at the end instead of one line each.
 
 -checkpoint FILE makes a run resumable, even after kill -9: it records how far the input is
 settled (accepted, or written to -failed/-rejected). Run the same command again to continue
 from there; -failed and -rejected are then appended to, not replaced. When a run completes,
 the checkpoint says so and the next run starts over. The guarantee is at least once: each
-line is accepted or kept in -failed/-rejected; the lines in flight when a run was killed
-(at most -concurrency) may be sent twice, with the same body.
+line is accepted or kept; after a kill -9 at most -concurrency lines are sent twice, with
+the same body (with -checkpoint, no more than -concurrency lines are in progress past the
+checkpoint, so one slow line holds the others back).
+
+On a terminal, a progress line shows the lines done (of the total, for a FILE), accepted,
+failed, the rate and the time left; a pipe or a log gets none.
 
 Credential files may end with spaces or CRLF and start with a UTF-8 BOM: those are removed.`
 
@@ -51,10 +69,10 @@ func cmdSend(e env, args []string) error {
 	creds := addCredFlags(fs, true, true)
 	var o sendOptions
 	fs.BoolVar(&o.ndjson, "ndjson", false, "the input holds one JSON payload per line (blank lines are skipped)")
-	fs.IntVar(&o.concurrency, "concurrency", lisa.DefaultConcurrency, fmt.Sprintf("notifications in flight at once, 1 to %d (with -ndjson)", lisa.MaxConcurrency))
-	fs.IntVar(&o.retries, "retries", lisa.DefaultMaxRetries, "retries after the first attempt of each notification")
-	fs.DurationVar(&o.timeout, "timeout", lisa.DefaultTimeout, "timeout of each attempt")
-	fs.DurationVar(&o.grace, "grace", 10*time.Second, "after Ctrl-C or SIGTERM, how long the notifications in flight may finish")
+	fs.IntVar(&o.concurrency, "concurrency", 4, fmt.Sprintf("notifications in flight at once, 1 to %d (with -ndjson)", maxConcurrency))
+	fs.IntVar(&o.retries, "retries", 3, "retries after the first attempt of each notification")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of each attempt")
+	fs.DurationVar(&o.grace, "grace", 10*time.Second, "after SIGINT, SIGTERM or SIGHUP, how long the notifications in flight may finish")
 	fs.StringVar(&o.failedPath, "failed", "", "write what was not accepted to this file, verbatim, for a rerun")
 	fs.StringVar(&o.rejectedPath, "rejected", "", "write what can never be accepted as it is to this file instead of -failed")
 	fs.StringVar(&o.checkpointPath, "checkpoint", "", "record progress in this file and resume from it (with -ndjson, a FILE and -failed)")
@@ -72,7 +90,8 @@ func cmdSend(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	in, err := e.openInput(files)
+	stop := e.stopOnSignal()
+	in, err := e.openInput(files, stop)
 	if err != nil {
 		return err
 	}
@@ -81,27 +100,38 @@ func cmdSend(e env, args []string) error {
 		if in.sameFile(p.path) {
 			return usageError(fmt.Errorf("lisa send: %s %s is the input: it would be overwritten; choose another file", p.flag, p.path))
 		}
+		if err := checkTarget(p.flag, p.path); err != nil {
+			return err
+		}
 	}
-	s := &sender{env: e, sendOptions: o, client: client, in: in}
+	s := &sender{env: e, sendOptions: o, client: client, in: in, stop: stop, report: newReporter(e.stderr, e.terminal), halted: make(chan struct{})}
 	if o.dryRun {
 		return s.dryRunAll()
 	}
 	if err := s.openOutputs(); err != nil {
 		return err
 	}
+	stop.setNote("; what was already kept is in the -failed/-rejected files (or their .partial files beside them)")
 	if o.ndjson {
 		err = s.lines()
 	} else {
 		err = s.document()
 	}
-	if ferr := s.finishOutputs(); err == nil {
-		err = ferr
+	ferr := s.finishOutputs()
+	if ferr != nil {
+		s.halt(haltWrite, ferr)
+	}
+	if _, why := s.why(); ferr != nil && (err != nil || why != ferr) { // else the summary says it
+		s.report.say("%v", ferr)
 	}
 	if err != nil {
 		return err
 	}
 	return s.summary()
 }
+
+// maxConcurrency is the most lisa.WithConcurrency takes.
+const maxConcurrency = 1024
 
 // sendOptions are send's flags.
 type sendOptions struct {
@@ -115,8 +145,8 @@ type sendOptions struct {
 
 func (o *sendOptions) check() error {
 	switch {
-	case o.concurrency < 1 || o.concurrency > lisa.MaxConcurrency:
-		return usageError(fmt.Errorf("lisa send: -concurrency must be from 1 to %d", lisa.MaxConcurrency))
+	case o.concurrency < 1 || o.concurrency > maxConcurrency:
+		return usageError(fmt.Errorf("lisa send: -concurrency must be from 1 to %d", maxConcurrency))
 	case o.retries < 0 || o.timeout <= 0 || o.grace < 0:
 		return usageError(errors.New("lisa send: -retries and -grace must not be negative, -timeout must be positive"))
 	case o.checkpointPath != "" && (!o.ndjson || o.failedPath == ""):
@@ -124,14 +154,18 @@ func (o *sendOptions) check() error {
 	case o.rejectedPath != "" && o.rejectedPath == o.failedPath:
 		return usageError(errors.New("lisa send: -rejected and -failed must be different files"))
 	}
-	for _, p := range []*string{&o.failedPath, &o.rejectedPath, &o.checkpointPath} {
-		if *p != "" {
-			abs, err := filepath.Abs(*p)
-			if err != nil {
-				return usageError(err)
-			}
-			*p = abs
+	for _, p := range []struct {
+		flag string
+		path *string
+	}{{"-failed", &o.failedPath}, {"-rejected", &o.rejectedPath}, {"-checkpoint", &o.checkpointPath}} {
+		if *p.path == "" {
+			continue
 		}
+		abs, err := filepath.Abs(*p.path)
+		if err != nil {
+			return usageError(err)
+		}
+		*p.path = abs
 	}
 	return nil
 }
@@ -142,148 +176,56 @@ type sender struct {
 	sendOptions
 	client   *lisa.Client
 	in       *input
+	stop     *stopper
+	report   *reporter
 	failed   *outFile
 	rejected *outFile // the same as failed without -rejected
 	cp       *checkpoint
 
-	accepted, nFailed, nRejected, notSent atomic.Int64
-	unauthorized                          atomic.Bool
-	interrupted                           atomic.Bool
-	outMu                                 sync.Mutex // stderr lines
+	accepted, nFailed, nRejected, notSent, blanks atomic.Int64
+
+	// Why the run stopped before the end of its input (the first reason
+	// wins); halted is closed then.
+	haltMu     sync.Mutex
+	haltReason haltKind
+	haltErr    error
+	halted     chan struct{}
+
+	// Where the input stopped being sent, for the summary.
+	restFrom   int   // the first line not read or not handed on; 0: none
+	restCopied int   // lines of the rest copied into -failed
+	restAll    bool  // the rest was copied to the end of the input
+	restErr    error // copying the rest failed (a full disk)
+	settledTo  int   // lines of the input, from its start, all settled
 }
 
-// openOutputs creates -failed and -rejected, or, resuming from a
-// checkpoint, continues them.
-func (s *sender) openOutputs() error {
-	var fromFailed, fromRejected int64
-	resume := false
-	if s.checkpointPath != "" {
-		if !s.in.regular {
-			return usageError(errors.New("lisa send: -checkpoint needs a regular FILE, not standard input"))
-		}
-		cp, err := loadCheckpoint(s.checkpointPath)
-		if err != nil {
-			return usageError(fmt.Errorf("lisa send: %w", err))
-		}
-		if cp != nil && !cp.Complete {
-			if !cp.matches(s.in, s.failedPath, s.rejectedPath) {
-				return usageError(fmt.Errorf("lisa send: checkpoint %s is for another input or other -failed/-rejected files, or the input changed since; remove it to start over", s.checkpointPath))
-			}
-			if _, err := s.in.r.(*os.File).Seek(cp.Offset, io.SeekStart); err != nil {
-				return fmt.Errorf("lisa send: %w", err)
-			}
-			resume, fromFailed, fromRejected = true, cp.FailedSize, cp.RejectedSize
-			fmt.Fprintf(s.stderr, "lisa send: resuming %s after line %d (checkpoint %s)\n", s.in.name, cp.Line, s.checkpointPath)
-		} else {
-			cp = &checkpoint{Input: s.in.path, InputSize: s.in.info.Size(), InputModTime: s.in.info.ModTime().UnixNano(),
-				Failed: s.failedPath, Rejected: s.rejectedPath, path: s.checkpointPath}
-		}
-		s.cp = cp
+// haltKind is why a run stopped before the end of its input.
+type haltKind int
+
+const (
+	haltNone   haltKind = iota
+	haltSignal          // SIGINT, SIGTERM or SIGHUP
+	haltEvery           // 401, 403 or 404: every line would fail the same way
+	haltDown            // no answer at all, again and again
+	haltWrite           // an output file could not be written (a full disk)
+)
+
+// halt stops the run for a reason (the first one is kept).
+func (s *sender) halt(k haltKind, err error) {
+	s.haltMu.Lock()
+	defer s.haltMu.Unlock()
+	if s.haltReason != haltNone {
+		return
 	}
-	open := func(path string, from int64) (*outFile, error) {
-		switch {
-		case path == "":
-			return nil, nil
-		case s.cp != nil && resume:
-			return appendOut(path, from)
-		case s.cp != nil:
-			return appendOut(path, 0)
-		}
-		return createOut(path)
-	}
-	var err error
-	if s.failed, err = open(s.failedPath, fromFailed); err != nil {
-		return usageError(fmt.Errorf("lisa send: -failed: %w", err))
-	}
-	s.rejected = s.failed
-	if s.rejectedPath != "" {
-		if s.rejected, err = open(s.rejectedPath, fromRejected); err != nil {
-			return usageError(fmt.Errorf("lisa send: -rejected: %w", err))
-		}
-	}
-	if s.cp != nil && !resume {
-		s.cp.Complete = false
-		return s.cp.save()
-	}
-	return nil
+	s.haltReason, s.haltErr = k, err
+	close(s.halted)
 }
 
-// saveCheckpoint records that the input is settled up to offset: what was
-// written to the output files is flushed first, so that the checkpoint
-// never claims more than they hold.
-func (s *sender) saveCheckpoint(offset int64, line int) error {
-	if err := s.failed.sync(); err != nil {
-		return err
-	}
-	if err := s.rejected.sync(); err != nil {
-		return err
-	}
-	s.cp.Offset, s.cp.Line = offset, line
-	s.cp.FailedSize, _ = s.failed.state()
-	if s.rejected != s.failed {
-		s.cp.RejectedSize, _ = s.rejected.state()
-	}
-	return s.cp.save()
-}
-
-// finishOutputs puts the output files in place and, when the whole input
-// was settled, marks the checkpoint complete.
-func (s *sender) finishOutputs() error {
-	err := s.failed.finish()
-	if s.rejected != s.failed {
-		if rerr := s.rejected.finish(); err == nil {
-			err = rerr
-		}
-	}
-	if s.cp != nil && err == nil && !s.interrupted.Load() {
-		s.cp.Complete = true
-		err = s.cp.save()
-	}
-	if err != nil {
-		return fmt.Errorf("lisa send: write the output files: %w", err)
-	}
-	return nil
-}
-
-// report prints one problem on stderr.
-func (s *sender) report(where string, err error) {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	if s.terminal {
-		io.WriteString(s.stderr, "\r\033[K") // clear the progress line
-	}
-	fmt.Fprintf(s.stderr, "%s: %v\n", where, err)
-}
-
-// document sends the whole input as one payload. Its size is checked as it
-// is read: a document over the limit is refused as soon as it passes it.
-func (s *sender) document() error {
-	body, over, err := readAtMost(s.in.r, lisa.MaxPayloadBytes)
-	switch {
-	case err != nil:
-		return fmt.Errorf("lisa send: read %s: %w", s.in.name, err)
-	case over:
-		s.nRejected.Add(1)
-		s.report(s.in.name, fmt.Errorf("lisa: the document is over the limit of %d bytes; nothing was sent (and the rest was not read)", lisa.MaxPayloadBytes))
-		return nil
-	}
-	body = trimBOM(body)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		if _, ok := <-s.signals; ok {
-			s.interrupted.Store(true)
-			cancel()
-		}
-	}()
-	_, err = s.client.Send(ctx, body)
-	if err == nil {
-		s.accepted.Add(1)
-		return nil
-	}
-	s.report(s.in.name, err)
-	s.keep(body, err)
-	return nil
+// why returns the reason the run stopped, if it did.
+func (s *sender) why() (haltKind, error) {
+	s.haltMu.Lock()
+	defer s.haltMu.Unlock()
+	return s.haltReason, s.haltErr
 }
 
 // keep writes a payload that was not accepted to -rejected or -failed, and
@@ -293,115 +235,12 @@ func (s *sender) keep(body []byte, err error) error {
 	case rejectedForGood(err):
 		s.nRejected.Add(1)
 		return s.rejected.writeLine(body)
-	case errors.Is(err, lisa.ErrNotSent):
+	case notSent(err):
 		s.notSent.Add(1)
 	default:
 		s.nFailed.Add(1)
 	}
 	return s.failed.writeLine(body)
-}
-
-// rejectedForGood reports whether the payload can never be accepted as it
-// is: not JSON, over the limit, or answered 400 or 413.
-func rejectedForGood(err error) bool {
-	return errors.Is(err, lisa.ErrInvalidPayload) || errors.Is(err, lisa.ErrPayloadTooLarge) || errors.Is(err, lisa.ErrBadRequest)
-}
-
-// summary prints the counts on stdout and where the rest is on stderr, and
-// ends the run with exit 1 unless everything was accepted.
-func (s *sender) summary() error {
-	acc, failed, rejected, notSent := s.accepted.Load(), s.nFailed.Load(), s.nRejected.Load(), s.notSent.Load()
-	line := fmt.Sprintf("%d accepted, %d failed", acc, failed)
-	if rejected > 0 {
-		line += fmt.Sprintf(", %d rejected", rejected)
-	}
-	if notSent > 0 {
-		line += fmt.Sprintf(", %d not sent", notSent)
-	}
-	fmt.Fprintln(s.stdout, line)
-	if s.unauthorized.Load() {
-		fmt.Fprintln(s.stderr, "lisa send: stopped after a 401 Unauthorized: check LISA_PLUGIN_ID, LISA_API_KEY and LISA_SECRET (every other notification would be refused the same way)")
-	}
-	if s.interrupted.Load() {
-		fmt.Fprintln(s.stderr, "lisa send: interrupted")
-	}
-	if failed+rejected+notSent == 0 {
-		return nil
-	}
-	if s.failedPath != "" {
-		fmt.Fprintf(s.stderr, "lisa send: what may succeed later is in %s: send it again with lisa send -ndjson %s\n", s.failedPath, s.failedPath)
-	}
-	if s.rejectedPath != "" && rejected > 0 {
-		fmt.Fprintf(s.stderr, "lisa send: what can never be accepted as it is is in %s\n", s.rejectedPath)
-	}
-	if s.cp != nil && s.interrupted.Load() {
-		fmt.Fprintf(s.stderr, "lisa send: to resume, run the same command again (checkpoint %s)\n", s.checkpointPath)
-	}
-	return errNotAllAccepted
-}
-
-// dryRunAll prints the request each payload would make, with its line
-// number and the start of its body, and sends nothing.
-func (s *sender) dryRunAll() error {
-	show := func(where string, body []byte) {
-		p, err := s.client.Preview(body)
-		if err != nil {
-			s.report(where, err)
-			return
-		}
-		fmt.Fprintf(s.stdout, "%s: %s %s\n", where, p.Method, p.URL)
-		keys := make([]string, 0, len(p.Header))
-		for k := range p.Header {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			for _, v := range p.Header[k] {
-				fmt.Fprintf(s.stdout, "%s: %s\n", k, v)
-			}
-		}
-		const head = 200
-		shown := p.Body
-		if len(shown) > head {
-			shown = shown[:head]
-		}
-		fmt.Fprintf(s.stdout, "\n%s", shown)
-		if len(p.Body) > head {
-			fmt.Fprint(s.stdout, "…")
-		}
-		fmt.Fprintf(s.stdout, "\n(body: %d bytes, not sent)\n\n", len(p.Body))
-	}
-	if !s.ndjson {
-		body, over, err := readAtMost(s.in.r, lisa.MaxPayloadBytes)
-		switch {
-		case err != nil:
-			return fmt.Errorf("lisa send: read %s: %w", s.in.name, err)
-		case over:
-			return fmt.Errorf("lisa send: %s is over the limit of %d bytes", s.in.name, lisa.MaxPayloadBytes)
-		}
-		show(s.in.name, trimBOM(body))
-		return nil
-	}
-	lr := newLineReader(s.in.r, lisa.MaxPayloadBytes)
-	for {
-		data, over, n, err := lr.next(io.Discard)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("lisa send: read %s: %w", s.in.name, err)
-		}
-		where := fmt.Sprintf("%s:%d", s.in.name, lr.line)
-		switch {
-		case over:
-			s.report(where, &lisa.PayloadTooLargeError{Size: n, Limit: lisa.MaxPayloadBytes})
-		case !blank(data):
-			if lr.line == 1 {
-				data = trimBOM(data)
-			}
-			show(where, data)
-		}
-	}
 }
 
 // trimBOM removes a UTF-8 byte-order mark, which editors on Windows put at

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hello-lisa/lisa-go"
@@ -26,7 +26,9 @@ type readLine struct {
 
 // lines streams NDJSON through SendSeq: memory stays bounded by the
 // concurrency, whatever the input's length. A reader goroutine reads the
-// input, so that a signal is acted on even while a read blocks.
+// input and hands each line on; when the run stops early (see halt), it
+// stops there, and once the lines in flight are settled the rest is kept
+// (keepRest).
 func (s *sender) lines() error {
 	var start int64
 	var startLine int
@@ -35,6 +37,7 @@ func (s *sender) lines() error {
 		start, startLine, advance = s.cp.Offset, s.cp.Line, s.saveCheckpoint
 	}
 	st := newSettler(start, startLine, advance)
+	stopProgress := s.showProgress(startLine)
 
 	var spill io.ReadWriteSeeker // oversize lines pass through a file, not memory
 	if s.rejected != nil {
@@ -49,25 +52,34 @@ func (s *sender) lines() error {
 
 	var (
 		lines      = make(chan readLine)
-		stopRead   = make(chan struct{})
 		readerDone = make(chan struct{})
 		readErr    error
-		readerEnd  atomic.Int64 // input offset after the last line the reader dealt with
-		fatal      atomic.Value // an error that ends the run (writing an output file)
+		stopped    bool   // the reader stopped before the end of the input
+		inHand     []byte // the line it held then, read and not handed on
+		restFrom   int    // the first line not handed on
 	)
-	readerEnd.Store(start)
+	lr := newLineReader(s.in.r, lisa.MaxPayloadBytes)
 	go func() { // the reader
 		defer close(readerDone)
 		defer close(lines)
-		lr := newLineReader(s.in.r, lisa.MaxPayloadBytes)
 		var spillTo io.Writer = io.Discard
 		if spill != nil {
 			spillTo = spill
 		}
 		invalid, valid := 0, false
-		for i := 0; ; i++ {
+		stop := func(data []byte, line int) { stopped, inHand, restFrom = true, data, line }
+		for i := 0; ; {
+			if s.isHalted() {
+				stop(nil, startLine+lr.line+1)
+				return
+			}
 			data, over, n, err := lr.next(spillTo)
 			if errors.Is(err, io.EOF) {
+				return
+			}
+			if errors.Is(err, errInterrupted) {
+				s.halt(haltSignal, nil) // the signal watcher may not have yet
+				stop(nil, startLine+lr.line+1)
 				return
 			}
 			if err != nil {
@@ -75,39 +87,40 @@ func (s *sender) lines() error {
 				return
 			}
 			end, line := start+lr.read.Load(), startLine+lr.line
-			st.add(i, end, line)
 			if lr.line == 1 {
 				data = trimBOM(data)
 			}
+			st.add(i, end, line)
 			switch {
 			case over:
-				s.report(fmt.Sprintf("%s:%d", s.in.name, line), &lisa.PayloadTooLargeError{Size: n, Limit: lisa.MaxPayloadBytes})
+				s.report.failure(fmt.Sprintf("%s:%d", s.in.name, line), tooLarge(n), perKind)
 				s.nRejected.Add(1)
-				if err := s.keepSpilled(spill); err != nil {
-					fatal.Store(err)
-					return
-				}
+				s.settleOrHalt(st, i, s.keepSpilled(spill))
 				invalid++
 			case blank(data):
+				s.blanks.Add(1)
+				s.settleOrHalt(st, i, nil)
 			default:
 				if !valid && !json.Valid(data) {
 					invalid++
 				} else {
 					valid = true
 				}
+				// With a checkpoint, at most -concurrency lines are in
+				// progress past it: what a kill -9 makes the next run send
+				// again.
+				if s.cp != nil && !st.wait(i, s.concurrency, s.halted) {
+					stop(data, line)
+					return
+				}
 				select {
 				case lines <- readLine{i, data, line}:
-				case <-stopRead:
+				case <-s.halted:
+					stop(data, line)
 					return
 				}
 			}
-			if over || blank(data) { // settled here; the others by their result
-				if err := st.settle(i); err != nil {
-					fatal.Store(err)
-					return
-				}
-			}
-			readerEnd.Store(end)
+			i++
 			if !valid && invalid >= notNDJSONAfter {
 				readErr = usageError(fmt.Errorf("lisa send: %s does not look like NDJSON: its first %d lines are not JSON documents (NDJSON holds one document per line, not a JSON array); stopped", s.in.name, invalid))
 				return
@@ -127,7 +140,7 @@ func (s *sender) lines() error {
 					return
 				}
 				rl = l
-			case <-stopRead: // the reader may be blocked on standard input
+			case <-s.halted:
 				return
 			}
 			mu.Lock()
@@ -143,9 +156,10 @@ func (s *sender) lines() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
-	defer close(done)
-	go s.onSignals(done, stopRead, cancel)
+	go s.onSignal(done, cancel)
 
+	downAfter := max(8, 2*s.concurrency)
+	streak := 0 // lines in a row that got no answer at all
 	for r := range s.client.SendSeq(ctx, payloads) {
 		mu.Lock()
 		rl := inFlight[r.Index]
@@ -153,78 +167,60 @@ func (s *sender) lines() error {
 		mu.Unlock()
 		if r.Err == nil {
 			s.accepted.Add(1)
-		} else {
-			if s.shouldReport(r.Err) {
-				s.report(fmt.Sprintf("%s:%d", s.in.name, rl.line), r.Err)
-			}
-			if err := s.keep(rl.data, r.Err); err != nil {
-				fatal.Store(err)
-				s.stop(stopRead)
-			}
+			streak = 0
+			s.settleOrHalt(st, rl.i, nil)
+			continue
 		}
-		if err := st.settle(rl.i); err != nil {
-			fatal.Store(err)
-			s.stop(stopRead)
+		where := fmt.Sprintf("%s:%d", s.in.name, rl.line)
+		switch {
+		case failsEveryRequest(r.Err):
+			s.report.failure(where, r.Err, 1) // once: the summary says the rest
+			s.halt(haltEvery, r.Err)
+			cancel()
+		case noAnswer(r.Err):
+			if k, _ := s.why(); k == haltNone || k == haltDown {
+				s.report.failure(where, r.Err, perKind)
+			}
+			if streak++; streak >= downAfter {
+				s.halt(haltDown, r.Err)
+				cancel()
+			}
+		case notSent(r.Err), errors.Is(r.Err, context.Canceled): // the run stopped: the summary says so
+		default:
+			streak = 0
+			s.report.failure(where, r.Err, perKind)
 		}
+		s.settleOrHalt(st, rl.i, s.keep(rl.data, r.Err))
 	}
-	if err, _ := fatal.Load().(error); err != nil {
-		return fmt.Errorf("lisa send: %w", err)
-	}
-	if s.interrupted.Load() {
-		return s.keepUnread(readerDone, readerEnd.Load())
-	}
+	close(done)
 	<-readerDone
+	if stopped {
+		s.keepRest(lr, inHand, restFrom)
+	}
+	stopProgress()
+	s.settledTo = st.settledLines()
 	return readErr
 }
 
-// onSignals stops the run on the first signal: no new sends, the ones in
-// flight have -grace to finish. A second signal exits at once.
-func (s *sender) onSignals(done <-chan struct{}, stopRead chan struct{}, cancel context.CancelFunc) {
-	select {
-	case <-done:
-		return
-	case <-s.signals:
+// settleOrHalt settles line i, unless keeping it failed (err): then the
+// run stops, since nothing more could be kept.
+func (s *sender) settleOrHalt(st *settler, i int, err error) {
+	if err == nil {
+		err = st.settle(i)
 	}
-	s.interrupted.Store(true)
-	s.stop(stopRead)
-	s.report("lisa send", fmt.Errorf("stopping: no new sends; waiting up to %s for those in flight (signal again to exit now)", s.grace))
-	grace := time.NewTimer(s.grace)
-	defer grace.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-grace.C:
-			cancel()
-		case <-s.signals:
-			s.report("lisa send", errors.New("interrupted twice: exiting now; what was already reported is in the -failed/-rejected files (or their .partial files beside them)"))
-			os.Exit(130)
-		}
+	if err != nil {
+		s.halt(haltWrite, err) // the summary says what and where
 	}
 }
 
-// stop closes stopRead once.
-func (s *sender) stop(stopRead chan struct{}) {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
+// isHalted reports whether the run stopped early.
+func (s *sender) isHalted() bool {
 	select {
-	case <-stopRead:
+	case <-s.halted:
+		return true
 	default:
-		close(stopRead)
-	}
-}
-
-// shouldReport says whether a failure gets a line of its own: notifications
-// not sent because the run stopped are only counted in the summary.
-func (s *sender) shouldReport(err error) bool {
-	if errors.Is(err, lisa.ErrUnauthorized) {
-		first := !s.unauthorized.Swap(true)
-		return first && !errors.Is(err, lisa.ErrNotSent)
-	}
-	if errors.Is(err, lisa.ErrNotSent) {
 		return false
 	}
-	return !(s.interrupted.Load() && errors.Is(err, context.Canceled))
 }
 
 // keepSpilled moves an oversize line from the spill file to -rejected.
@@ -247,31 +243,58 @@ func (s *sender) keepSpilled(spill io.ReadWriteSeeker) error {
 	return err
 }
 
-// keepUnread deals with the input not read when the run was interrupted:
-// with a checkpoint, the next run resumes; otherwise the rest of a regular
-// file is copied verbatim into -failed, so that rerunning -failed is
-// complete.
-func (s *sender) keepUnread(readerDone <-chan struct{}, end int64) error {
-	if s.cp != nil {
-		return nil
+// keepRest deals with the input not handed on when the run stopped early,
+// from line first (inHand, when not nil, is that line, read and not sent).
+// With a checkpoint it stays where it is, for the next run; after a write
+// error it cannot be kept; otherwise it is copied verbatim into -failed: the
+// line in hand, a line a signal cut, what was read ahead, then the input to
+// its end -- except standard input after a signal, of which only what was
+// read is copied, up to the end of the line it is in (waiting at most a
+// second for it), so that the signal ends the run promptly.
+//
+// It runs once the reader has stopped and the lines in flight are settled,
+// so that those are written first: if the disk fills during the copy, every
+// line before the rest is kept.
+func (s *sender) keepRest(lr *lineReader, inHand []byte, first int) {
+	s.restFrom = first
+	k, _ := s.why()
+	if s.cp != nil || k == haltWrite || s.failed == nil {
+		return
 	}
-	if !s.in.regular {
-		s.report("lisa send", errors.New("the rest of standard input was not read"))
-		return nil
+	var head []byte
+	if inHand != nil {
+		head = append(append(head, inHand...), '\n')
 	}
-	<-readerDone // a regular file does not block: the reader has stopped
-	f, err := os.Open(s.in.path)
-	if err != nil {
-		return fmt.Errorf("lisa send: %w", err)
+	head = append(head, lr.partial...)
+	var rest io.Reader = lr.r // what the reader holds, then the input
+	all := s.in.regular || k != haltSignal
+	if !all {
+		buffered, _ := lr.r.Peek(lr.r.Buffered())
+		head = append(head, buffered...)
+		lr.r.Discard(len(buffered))
+		rest = bytes.NewReader(nil)
+		if len(head) > 0 && head[len(head)-1] != '\n' && s.in.setDeadline != nil {
+			// A byte at a time, straight from the input: whatever the
+			// buffer would read past the newline would be lost.
+			s.in.setDeadline(time.Now().Add(time.Second))
+			b := make([]byte, 1)
+			for len(head) < 2*lisa.MaxPayloadBytes && head[len(head)-1] != '\n' {
+				if n, err := s.in.r.Read(b); n == 0 || err != nil {
+					break
+				}
+				head = append(head, b[0])
+			}
+		}
+		if len(head) > 0 && head[len(head)-1] != '\n' {
+			s.report.say("lisa send: line %d of %s was cut by the signal: its start is the last line of %s, its end was not read", first+bytes.Count(head, []byte{'\n'}), s.in.name, s.failedPath)
+		}
 	}
-	defer f.Close()
-	if _, err := f.Seek(end, io.SeekStart); err != nil {
-		return fmt.Errorf("lisa send: %w", err)
-	}
-	n, err := s.failed.copyFrom(f)
+	n, err := s.failed.copyFrom(io.MultiReader(bytes.NewReader(head), rest))
+	s.restCopied = n
 	s.notSent.Add(int64(n))
-	if err != nil {
-		return fmt.Errorf("lisa send: copy the unread input to -failed: %w", err)
+	s.restAll = all && err == nil
+	if err != nil && !errors.Is(err, errInterrupted) {
+		s.restErr = err
+		s.halt(haltWrite, err)
 	}
-	return nil
 }

@@ -22,7 +22,7 @@ func cmdSign(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	signer, body, err := e.signerAndInput(files, creds)
+	signer, body, err := e.signerAndInput(fs.Name(), files, creds)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func cmdVerify(e env, args []string) error {
 	if *sig == "" {
 		return usageError(errors.New("lisa verify: -signature is required"))
 	}
-	signer, body, err := e.signerAndInput(files, creds)
+	signer, body, err := e.signerAndInput(fs.Name(), files, creds)
 	if err != nil {
 		return err
 	}
@@ -55,12 +55,13 @@ func cmdVerify(e env, args []string) error {
 }
 
 // signerAndInput makes the Signer from the secret and reads the input.
-func (e env) signerAndInput(files []string, creds credFlags) (*lisa.Signer, []byte, error) {
+func (e env) signerAndInput(cmd string, files []string, creds credFlags) (*lisa.Signer, []byte, error) {
 	cr, err := e.resolve(creds)
 	if err != nil {
 		return nil, nil, err
 	}
-	in, err := e.openInput(files)
+	stop := e.stopOnSignal()
+	in, err := e.openInput(files, stop)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,7 +69,7 @@ func (e env) signerAndInput(files []string, creds credFlags) (*lisa.Signer, []by
 	body, over, err := readAtMost(in.r, maxSignRead)
 	switch {
 	case err != nil:
-		return nil, nil, fmt.Errorf("lisa: read %s: %w", in.name, err)
+		return nil, nil, readError(cmd, in, stop, err)
 	case over:
 		return nil, nil, fmt.Errorf("lisa: %s is over %d MiB", in.name, maxSignRead>>20)
 	}

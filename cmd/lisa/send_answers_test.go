@@ -1,0 +1,97 @@
+package main
+
+// How lisa send treats the answers that are not 202, and no answer at all.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hello-lisa/lisa-go/lisatest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSend422GoesToRejected: a 422 is a rejection of that payload: it goes
+// to -rejected, not to -failed.
+func TestSend422GoesToRejected(t *testing.T) {
+	srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+	defer srv.Close()
+	srv.Script(lisatest.Fault{Status: 422, Body: `{"errors":[{"field":"price"}]}`})
+	input, lines := catalog(t, 3)
+	dir := t.TempDir()
+	failed, rejected := filepath.Join(dir, "failed"), filepath.Join(dir, "rejected")
+	code, out, errOut := runBin(t, binEnv(srv), nil, "send", "-ndjson", "-concurrency", "1", "-failed", failed, "-rejected", rejected, input)
+	t.Logf("422: exit %d, %s", code, strings.TrimSpace(out))
+	assert.Equal(t, exitFailed, code, errOut)
+	assert.Equal(t, "2 accepted, 0 failed, 1 rejected\n", out)
+	assert.Equal(t, []string{lines[0]}, readLinesOf(t, rejected))
+	assert.Empty(t, readLinesOf(t, failed))
+	assert.Contains(t, errOut, "422")
+	assert.Equal(t, 1, len(srv.Requests())-len(srv.Received()), "a 422 is not retried")
+}
+
+// TestSendStopsAfterA403Or404: like a 401, a 403 or a 404 fails every line
+// the same way: the run stops, says what to check and keeps every line.
+func TestSendStopsAfterA403Or404(t *testing.T) {
+	for status, hint := range map[int]string{403: "scope", 404: "LISA_PLUGIN_ID"} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+			defer srv.Close()
+			faults := make([]lisatest.Fault, 5000)
+			for i := range faults {
+				faults[i] = lisatest.Fault{Status: status}
+			}
+			srv.Script(faults...)
+			input, lines := catalog(t, 5000)
+			failed := filepath.Join(t.TempDir(), "failed.ndjson")
+			code, out, errOut := runBin(t, binEnv(srv), nil, "send", "-ndjson", "-concurrency", "8", "-failed", failed, input)
+			requests, _ := srv.Counts()
+			t.Logf("%d: %d lines, %d requests, exit %d; %s; stderr:\n%s", status, len(lines), requests, code, strings.TrimSpace(out), errOut)
+			assert.Equal(t, exitFailed, code)
+			// Until the SDK stops SendSeq itself after a 403 or 404 (as it
+			// does after a 401), up to 2 x -concurrency results can be
+			// ahead of the loop that sees the first one: 8 workers, 8
+			// buffered, and what was in flight.
+			assert.LessOrEqual(t, requests, 3*8, "only the sends already started (and queued)")
+			assert.Contains(t, errOut, hint)
+			assert.Less(t, strings.Count(errOut, "\n"), 10, "no line per line")
+			assert.ElementsMatch(t, lines, readLinesOf(t, failed), "every line kept for a rerun")
+		})
+	}
+}
+
+// TestSendStopsWhenTheEndpointIsDown: against a closed port, the run stops
+// after a run of consecutive transport failures, keeps every line, exits 1,
+// says why, and does not write one line of stderr per line.
+func TestSendStopsWhenTheEndpointIsDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there now
+	input, lines := catalog(t, 5000)
+	failed := filepath.Join(t.TempDir(), "failed.ndjson")
+	envv := append(credEnv(), "LISA_BASE_URL="+url)
+	start := time.Now()
+	cmd := exec.Command(binary(t), "send", "-ndjson", "-concurrency", "4", "-retries", "1", "-failed", failed, input)
+	cmd.Env = envv
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	waitOrKill(t, cmd, 2*time.Minute)
+	took := time.Since(start)
+	errOut := stderr.String()
+	t.Logf("endpoint down: %d lines, %s, exit %d, %d lines (%d bytes) on stderr; %s; stderr:\n%s", len(lines), took.Round(time.Millisecond),
+		cmd.ProcessState.ExitCode(), strings.Count(errOut, "\n"), len(errOut), strings.TrimSpace(stdout.String()), errOut)
+	assert.Equal(t, exitFailed, cmd.ProcessState.ExitCode())
+	assert.Less(t, strings.Count(errOut, "\n"), 15, "repeated errors are aggregated")
+	assert.Contains(t, errOut, "no answer")
+	assert.ElementsMatch(t, lines, readLinesOf(t, failed), "every line kept for a rerun")
+	b, _ := os.ReadFile(failed)
+	assert.Equal(t, strings.Count(string(b), "\n"), len(lines))
+}
