@@ -17,19 +17,14 @@ import (
 // is: not JSON, over the limit, or answered 400, 413 or 422.
 func rejectedForGood(err error) bool {
 	return errors.Is(err, lisa.ErrInvalidPayload) || errors.Is(err, lisa.ErrPayloadTooLarge) ||
-		errors.Is(err, lisa.ErrBadRequest) || statusOf(err) == http.StatusUnprocessableEntity
+		errors.Is(err, lisa.ErrBadRequest) || errors.Is(err, lisa.ErrUnprocessable)
 }
 
-// failsEveryRequest reports whether the answer would be the same for every
-// line of the plugin: 401 (wrong key or secret), 403 (a missing scope), 404
-// (a wrong plugin id). It does what lisa.FailsEveryRequest does on main;
-// swap it in at the merge.
+// failsEveryRequest reports whether err is an answer that every line of the
+// plugin would get: 401, 403 or 404. The lines the SDK did not send after
+// one match it too, but are not an answer.
 func failsEveryRequest(err error) bool {
-	switch statusOf(err) {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-		return true
-	}
-	return false
+	return lisa.FailsEveryRequest(err) && !notSent(err)
 }
 
 // statusOf is the status of the answer err carries, or 0 for none.
