@@ -99,8 +99,8 @@ func (c *Client) SendSeq(ctx context.Context, payloads iter.Seq[any]) iter.Seq[R
 		}
 		n := c.cfg.concurrency
 		inner, cancel := context.WithCancel(ctx)
-		defer cancel()
 		b := &batch{c: c}
+		defer b.repanic()           // after the cleanup below, in the caller's goroutine
 		quit := make(chan struct{}) // closed to stop the feeder
 		type job struct {
 			index int
@@ -138,16 +138,20 @@ func (c *Client) SendSeq(ctx context.Context, payloads iter.Seq[any]) iter.Seq[R
 			workers.Wait() // the workers end after the feeder closes jobs
 			close(out)
 		}()
+		// However the loop ends (a break, a panic or runtime.Goexit in its
+		// body), stop reading, cancel the sends in flight and wait for
+		// every goroutine.
+		defer func() {
+			close(quit)
+			cancel()
+			for range out { // the workers finish; then out is closed
+			}
+		}()
 		for r := range out {
 			if b.panic.Load() != nil || !yield(r) {
-				break
+				return
 			}
 		}
-		close(quit)
-		cancel()
-		for range out { // let the workers finish; then out is closed
-		}
-		b.repanic()
 	}
 }
 

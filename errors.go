@@ -245,19 +245,61 @@ func nonNil(a error, b *retryStop) []error {
 	return out
 }
 
-// errUnreadableAnswer is the cause of a Send whose answer the client would
-// not read. It is not retried: the answer may have been an acceptance.
-var errUnreadableAnswer = errors.New("lisa: the server answered, but its headers exceed what the client reads (32 KiB); the notification may have been accepted, so it was not sent again")
+// errUnreadableAnswer matches the error of a Send whose answer came but
+// could not be read. It is not retried: the answer may have been an
+// acceptance.
+var errUnreadableAnswer = errors.New("lisa: the server answered, but the answer could not be read (malformed, or headers over 32 KiB); the notification may have been accepted, so it was not sent again")
+
+// unreadableAnswers are net/http's messages, for HTTP/1 and HTTP/2, for an
+// answer that came but that it refused to parse; it exports no type for
+// them.
+var unreadableAnswers = []string{
+	"server response headers exceeded", // over MaxResponseHeaderBytes
+	"header list larger than",          // the same, HTTP/2
+	"connection error: PROTOCOL_ERROR", // HTTP/2 frames the client could not decode
+	"malformed HTTP",                   // status line
+	"malformed MIME header",            // header lines
+	"Content-Length",                   // missing, repeated or invalid
+	"unsupported transfer encoding",
+}
 
 // isUnreadableAnswer reports whether a transport error says the answer
-// came but was refused. net/http exports no type for it.
+// came but could not be parsed.
 func isUnreadableAnswer(err error) bool {
 	if err == nil {
 		return false
 	}
 	msg := err.Error()
-	return strings.Contains(msg, "server response headers exceeded") || strings.Contains(msg, "header list larger than")
+	for _, s := range unreadableAnswers {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
+
+// scrub returns err with its text free of the credentials: net/http quotes
+// a malformed answer, and a server or proxy may echo the Authorization
+// header in it. The original stays reachable with errors.As.
+func (cr credentials) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := redact.Secrets(msg, "[REDACTED]", cr.apiKey, cr.secret); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
+}
+
+// scrubbedError is an error whose text had a credential in it.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
 
 // errAttemptTimedOut is the cause given to the context of an attempt that
 // WithTimeout ends.
@@ -313,6 +355,7 @@ func (cr credentials) redact(body []byte, cut bool) string {
 		// credential (a surrogate pair); a shorter tail than that could be
 		// its cut start.
 		s = s[:max(0, len(s)-12*max(len(cr.apiKey), len(cr.secret)))]
+		s = strings.ToValidUTF8(s, "") // the cut may split a character
 	}
 	return s
 }

@@ -90,6 +90,58 @@ func WithObserver(o *Observer) Option {
 	}
 }
 
+// observeAttemptStart tells the observer, if any, that an attempt starts,
+// and returns the request to send: with the context and the headers the
+// observer gave. Headers it gives can add to the client's, never replace
+// them, nor set one that frames the request.
+func (a *attempts) observeAttemptStart(req *http.Request) (*http.Request, *AttemptInfo) {
+	o := a.c.observer
+	if o == nil || (o.AttemptStart == nil && o.AttemptDone == nil) {
+		return req, nil
+	}
+	u := *a.c.url
+	info := &AttemptInfo{RequestID: a.requestID, Attempt: a.n, Method: req.Method, URL: &u, Header: http.Header{}, RateLimitRemaining: -1}
+	if o.AttemptStart == nil {
+		return req, info
+	}
+	if ctx := o.AttemptStart(req.Context(), info); ctx != nil {
+		req = req.WithContext(ctx)
+	}
+	if len(info.Header) > 0 {
+		h := req.Header.Clone()
+		for k, v := range info.Header {
+			k = http.CanonicalHeaderKey(k)
+			if h[k] == nil && !framing[k] {
+				h[k] = v
+			}
+		}
+		req.Header = h
+	}
+	return req, info
+}
+
+// framing are the headers that say how a request is delimited or routed:
+// an Observer must not set them.
+var framing = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Keep-Alive": true, "Upgrade": true, "Te": true, "Trailer": true, "Proxy-Connection": true,
+	"Proxy-Authorization": true, "Cookie": true,
+}
+
+// observeAttemptDone tells the observer, if any, how an attempt ended.
+func (a *attempts) observeAttemptDone(ctx context.Context, info *AttemptInfo, resp *http.Response, err error) {
+	if info == nil || a.c.observer.AttemptDone == nil {
+		return
+	}
+	info.Err = err
+	if resp != nil {
+		info.StatusCode = resp.StatusCode
+		info.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), a.c.cfg.retryAfterUnit)
+		info.RateLimitRemaining = parseRemaining(resp.Header.Get("X-RateLimit-Remaining"))
+	}
+	a.c.observer.AttemptDone(ctx, info)
+}
+
 // observeWait tells the observer, if any, about a wait.
 func (c *Client) observeWait(ctx context.Context, reason string, d time.Duration) {
 	if o := c.observer; o != nil && o.Wait != nil {

@@ -206,7 +206,7 @@ func TestObserverQueueEnqueued(t *testing.T) {
 	srv.Script(lisatest.Fault{Delay: 300 * time.Millisecond, Process: true})
 	var l eventLog
 	c := newTestClient(t, srv.URL, lisa.WithObserver(l.observer()), lisa.WithConcurrency(1))
-	q, err := lisa.NewQueue(c, lisa.QueueOptions{})
+	q, err := lisa.NewQueue(c, lisa.QueueOptions{Workers: 1})
 	require.NoError(t, err)
 	enq := func(key, v string) {
 		ctx := context.WithValue(context.Background(), ctxKey("enqueue"), v)

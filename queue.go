@@ -3,6 +3,7 @@ package lisa
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,13 +15,15 @@ import (
 // error.
 type QueueOptions struct {
 	// Workers is how many payloads are sent at once, from 1 to 1024; 0
-	// means 4.
+	// means 4. The client's own transport must have as many connections:
+	// more than 64 workers need a client made WithConcurrency(Workers).
 	Workers int
-	// MaxItems bounds the payloads waiting to be sent; 0 means 10,000.
+	// MaxItems bounds the payloads waiting to be sent and the results
+	// waiting for OnResult; 0 means 10,000.
 	MaxItems int
-	// MaxBytes bounds the bytes of the payloads waiting to be sent; 0 means
-	// 64 MiB. It must be at least MaxPayloadBytes. Only the encoded bytes
-	// are kept, so this bounds the queue's memory.
+	// MaxBytes bounds their bytes; 0 means 64 MiB. It must be at least
+	// MaxPayloadBytes. Only the encoded bytes are kept, so this bounds the
+	// queue's memory, with at most one payload per worker in flight.
 	MaxBytes int64
 	// Block makes Enqueue wait for room, until its context ends, when the
 	// queue is full, instead of returning ErrQueueFull at once.
@@ -31,12 +34,14 @@ type QueueOptions struct {
 	// failed (Err is the Send error), was superseded (ErrSuperseded; Body
 	// is then nil), was not sent because the queue stopped, or was not
 	// delivered by Close (ErrQueueClosed). OnResult may put a failed
-	// payload back with Enqueue or EnqueueKey (r.Body): the workers go on
-	// sending meanwhile, so even a blocking Enqueue finds room. Results
-	// wait for OnResult outside MaxItems and MaxBytes: keep it fast. A
-	// panic in OnResult is recovered, counted in Stats().OnResultPanics and
-	// reported by Close. OnResult must not call Flush or Close, nor
-	// runtime.Goexit.
+	// payload back: Enqueue or EnqueueKey given r.Body itself takes it at
+	// once, whatever room there is, since it takes the place r held. Any
+	// other Enqueue from OnResult may wait, with Block, for room that only
+	// OnResult's return can free. Results count in MaxItems and MaxBytes
+	// until OnResult is called for them: a slow OnResult slows Enqueue
+	// down. A panic in OnResult is recovered, counted in
+	// Stats().OnResultPanics and reported by Close. OnResult must not call
+	// Flush or Close, nor runtime.Goexit.
 	OnResult func(Result)
 	// Spill receives every payload that was taken but not delivered, one
 	// line each in NDJSON, so that `lisa send -ndjson FILE` can send them
@@ -89,6 +94,9 @@ type Queue struct {
 	line        line          // payloads waiting to be sent (queue_keys.go)
 	work        sync.Cond     // workers wait here for a payload
 	results     []report      // results waiting for the reporter
+	resultItems int           // results waiting for OnResult, these included
+	resultBytes int64         // and the bytes of their bodies
+	inHand      *byte         // the body of the result OnResult has, for a re-enqueue
 	resultReady sync.Cond     // the reporter waits here
 	room        chan struct{} // closed when room frees up; nil when no Enqueue waits
 	nextIndex   int
@@ -132,6 +140,10 @@ func NewQueue(c *Client, opts QueueOptions) (*Queue, error) {
 		return nil, fmt.Errorf("lisa: NewQueue: MaxBytes must be 0 (the default) or at least MaxPayloadBytes (%d), so that any payload fits", MaxPayloadBytes)
 	}
 	opts.Workers = cmp.Or(opts.Workers, 4)
+	if conns := max(64, c.cfg.concurrency); c.cfg.httpClient == nil && opts.Workers > conns {
+		// More would wait for a connection inside their attempt's timeout.
+		return nil, fmt.Errorf("lisa: NewQueue: Workers (%d) is more than the client's connections per host (%d): create the client with WithConcurrency(%d) or more", opts.Workers, conns, opts.Workers)
+	}
 	opts.MaxItems = cmp.Or(opts.MaxItems, 10_000)
 	opts.MaxBytes = cmp.Or(opts.MaxBytes, 64<<20)
 	q := &Queue{
@@ -186,6 +198,7 @@ func (q *Queue) enqueue(ctx context.Context, method, key string, payload any) er
 	if ctx == nil {
 		return fmt.Errorf("lisa: %s: ctx is nil", method)
 	}
+	given := firstByte(payload) // before encode copies it
 	body, err := encode(payload)
 	if err != nil {
 		q.mu.Lock()
@@ -205,7 +218,9 @@ func (q *Queue) enqueue(ctx context.Context, method, key string, payload any) er
 			return ErrQueueClosed
 		case q.stopped != nil:
 			return q.stopped
-		case q.line.items < q.opts.MaxItems && q.line.bytes+int64(len(body)) <= q.opts.MaxBytes:
+		case q.hasRoom(len(body)), given != nil && given == q.inHand:
+			// OnResult putting back the body it was given takes the place
+			// that body held: it never waits, or it would wait for itself.
 			q.add(key, body, carried)
 			return nil
 		case !q.opts.Block:
@@ -226,6 +241,29 @@ func (q *Queue) enqueue(ctx context.Context, method, key string, payload any) er
 			return fmt.Errorf("%w: waited for room until the context ended: %w", ErrQueueFull, ctx.Err())
 		}
 	}
+}
+
+// hasRoom reports whether a body of size bytes fits: what waits to be sent
+// and what waits for OnResult count. q.mu is held.
+func (q *Queue) hasRoom(size int) bool {
+	return q.line.items+q.resultItems < q.opts.MaxItems &&
+		q.line.bytes+q.resultBytes+int64(size) <= q.opts.MaxBytes
+}
+
+// firstByte is the address of a []byte or json.RawMessage payload's first
+// byte, or nil.
+func firstByte(payload any) *byte {
+	switch p := payload.(type) {
+	case []byte:
+		if len(p) > 0 {
+			return &p[0]
+		}
+	case json.RawMessage:
+		if len(p) > 0 {
+			return &p[0]
+		}
+	}
+	return nil
 }
 
 // signalRoom wakes the Enqueue calls waiting for room. q.mu is held.

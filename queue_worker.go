@@ -92,6 +92,7 @@ func (q *Queue) settle(it *item, r Result) {
 		q.notDelivered++
 	case FailsEveryRequest(r.Err):
 		q.stop(r.Err)
+		rep.spill = true // not about this payload: it can go again once fixed
 	case errors.As(r.Err, &gp):
 		rep.spill = true // user code in the transport panicked: the outcome is unknown
 	default:
@@ -139,6 +140,8 @@ func (q *Queue) drainLine(err error, cut bool) {
 // addResult hands a result to the reporter. q.mu is held.
 func (q *Queue) addResult(rep report) {
 	q.results = append(q.results, rep)
+	q.resultItems++
+	q.resultBytes += int64(len(rep.r.Body))
 	q.resultReady.Signal()
 }
 
@@ -182,10 +185,19 @@ func (q *Queue) reportOne(rep report) {
 			rep.r.Err = errors.Join(rep.r.Err, spillErr)
 		}
 	}
+	q.mu.Lock()
+	q.resultItems--
+	q.resultBytes -= int64(len(rep.r.Body))
+	if len(rep.r.Body) > 0 {
+		q.inHand = &rep.r.Body[0]
+	}
+	q.signalRoom()
+	q.mu.Unlock()
 	panicked := q.callOnResult(rep.r)
 
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.inHand = nil
 	switch {
 	case rep.r.Err == nil:
 		q.stats.Accepted++

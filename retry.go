@@ -3,6 +3,7 @@ package lisa
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -47,9 +48,10 @@ func (a *attempts) checkRetry(ctx context.Context, resp *http.Response, err erro
 		}
 		retry = retryableStatus(resp.StatusCode)
 	case isUnreadableAnswer(err):
-		a.unreadable = errUnreadableAnswer
+		a.unreadable = fmt.Errorf("%w: %w", errUnreadableAnswer, c.creds().scrub(err))
 		return false, nil
 	default:
+		a.lastErr = err
 		var ctxErr error
 		if retry, ctxErr = retryablehttp.DefaultRetryPolicy(ctx, nil, err); ctxErr != nil {
 			return false, ctxErr
@@ -83,8 +85,14 @@ func (a *attempts) backoff(_, _ time.Duration, _ int, _ *http.Response) time.Dur
 // attempt, a retry waits for the rate limit and any Retry-After cooldown.
 // Its error ends the Send: the last answer is then the outcome.
 func (a *attempts) prepareRetry(req *http.Request) error {
+	if err := a.c.throttle.wait(req.Context(), a.c); err != nil {
+		return err // the token is given back in outcome
+	}
 	a.token = false
-	return a.c.throttle.wait(req.Context(), a.c)
+	if a.c.jar != nil { // net/http adds the jar's cookies to the header
+		req.Header = a.header.Clone()
+	}
+	return nil
 }
 
 // nextWait returns how long to wait before retrying a retryable failure, or
@@ -202,8 +210,8 @@ func (a *attempts) log(ctx context.Context, err error, retry bool) {
 		attrs = append(attrs, slog.Int("status", a.status))
 		reason = "status " + strconv.Itoa(a.status)
 	} else if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
-		reason = err.Error()
+		reason = a.c.creds().scrub(err).Error()
+		attrs = append(attrs, slog.String("error", reason))
 	}
 	l := a.c.logger
 	l.LogAttrs(ctx, slog.LevelDebug, "lisa: attempt", attrs...)

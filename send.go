@@ -57,9 +57,9 @@ func encode(payload any) ([]byte, error) {
 	case nil:
 		return nil, fmt.Errorf("%w: payload is nil", ErrInvalidPayload)
 	case []byte:
-		body = bytes.Clone(p)
+		body = p
 	case json.RawMessage:
-		body = bytes.Clone(p)
+		body = p
 	default:
 		b, err := json.Marshal(payload)
 		if err != nil {
@@ -83,6 +83,9 @@ func encode(payload any) ([]byte, error) {
 	}
 	if given && !json.Valid(body) { // encoding/json's output is valid JSON
 		return nil, fmt.Errorf("%w: body is not valid JSON", ErrInvalidPayload)
+	}
+	if given {
+		body = bytes.Clone(body) // checked first: a huge slice is refused, not copied
 	}
 	return body, nil
 }
@@ -110,6 +113,7 @@ type attempts struct {
 	remaining  int           // X-RateLimit-Remaining, -1 when none
 	wait       time.Duration // before the next attempt, decided by checkRetry
 	stop       *retryStop    // why a retryable failure was not retried
+	lastErr    error         // the last attempt's transport error
 	unreadable error         // an answer came that could not be read
 	token      bool          // a retry-budget token is held for a retry not started
 	endAttempt func()        // releases the attempt's timeout once its answer is read
@@ -198,30 +202,10 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	a.n++
 	a.status = 0
 	a.started = time.Now()
+	req, info := a.observeAttemptStart(req)
 	ctx, cancel := context.WithTimeoutCause(req.Context(), a.c.cfg.timeout, errAttemptTimedOut)
 	a.endAttempt = cancel
-	req = req.WithContext(ctx)
-	o := a.c.observer
-	var info *AttemptInfo
-	if o != nil && (o.AttemptStart != nil || o.AttemptDone != nil) {
-		u := *a.c.url
-		info = &AttemptInfo{RequestID: a.requestID, Attempt: a.n, Method: req.Method, URL: &u, Header: http.Header{}, RateLimitRemaining: -1}
-		if o.AttemptStart != nil {
-			if octx := o.AttemptStart(req.Context(), info); octx != nil {
-				req = req.WithContext(octx)
-			}
-			if len(info.Header) > 0 {
-				h := req.Header.Clone()
-				for k, v := range info.Header {
-					if h[k] == nil { // the client's own headers stay
-						h[k] = v
-					}
-				}
-				req.Header = h
-			}
-		}
-	}
-	resp, err := a.c.transport.RoundTrip(req)
+	resp, err := a.c.transport.RoundTrip(req.WithContext(ctx))
 	if err == nil && resp == nil { // a RoundTripper breaking its contract
 		err = fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", a.c.transport)
 	}
@@ -229,18 +213,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		if context.Cause(ctx) == errAttemptTimedOut {
 			err = &attemptTimeoutError{after: a.c.cfg.timeout}
 		}
+		err = a.c.creds().scrub(err)
 		resp = nil
 		cancel()
 	}
-	if info != nil && o.AttemptDone != nil {
-		info.Err = err
-		if resp != nil {
-			info.StatusCode = resp.StatusCode
-			info.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), a.c.cfg.retryAfterUnit)
-			info.RateLimitRemaining = parseRemaining(resp.Header.Get("X-RateLimit-Remaining"))
-		}
-		o.AttemptDone(req.Context(), info)
-	}
+	a.observeAttemptDone(req.Context(), info, resp, err)
 	return resp, err
 }
 
@@ -270,6 +247,9 @@ func (a *attempts) outcome(ctx context.Context, resp *http.Response, err error) 
 			a.stop = held
 		}
 		return nil, a.apiError()
+	case errors.As(err, &held) && a.lastErr != nil:
+		// The retry of a transport failure was held back: keep the failure.
+		return nil, &SendError{RequestID: a.requestID, Attempts: a.n, Err: a.lastErr, stop: held}
 	}
 	return nil, &SendError{RequestID: a.requestID, Attempts: a.n, Err: err, stop: a.stop}
 }
