@@ -23,7 +23,7 @@ func TestTransactional(t *testing.T) {
 func testTransactional[TTx any](t *testing.T, b *backend[TTx]) {
 	ctx := context.Background()
 	srv, c := newLisa(t)
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, b.load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load)))
 
 	if _, err := b.update(ctx, "rolled-back", payload("rolled-back", 1), lisariver.NotifyArgs{Key: "rolled-back"}, false); err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestCoalescing(t *testing.T) {
 // Ten committed updates while the job waits are one send of the latest state.
 func testCoalescing[TTx any](t *testing.T, b *backend[TTx]) {
 	srv, c := newLisa(t)
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, b.load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load)))
 	first := mustUpdate(t, b, "p1", 1)
 	for v := 2; v <= 10; v++ {
 		if res := mustUpdate(t, b, "p1", v); !res.UniqueSkippedAsDuplicate || res.Job.ID != first.Job.ID {
@@ -113,7 +113,7 @@ func testUpdateWhileRunning[TTx any](t *testing.T, newBackend func(*testing.T) *
 			once.Do(func() { close(loaded); <-release })
 			return p, err
 		}
-		rc := riverClient(t, b, notifyWorkers(c, worker(c, load)))
+		rc := riverClient(t, b, notifyWorkers(t, c, worker(c, load)))
 		job := mustUpdate(t, b, "p1", 1)
 		start(t, rc)
 
@@ -142,7 +142,7 @@ func testUpdateWhileRunning[TTx any](t *testing.T, newBackend func(*testing.T) *
 	})
 	t.Run("Worker delivers it", func(t *testing.T) {
 		got := run(t, func(c *lisa.Client, l lisariver.Loader) river.Worker[lisariver.NotifyArgs] {
-			return lisariver.NewWorker(c, l)
+			return newWorker(t, c, l)
 		})
 		if want := []string{payload("p1", 1), payload("p1", 2)}; !slices.Equal(got, want) {
 			t.Fatalf("server received %q, want %q", got, want)
@@ -183,7 +183,7 @@ func testUpdateDuringSecondLoad[TTx any](t *testing.T, b *backend[TTx]) {
 		}
 		return p, err
 	}
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, load)))
 	mustUpdate(t, b, "p1", 1)
 	start(t, rc)
 
@@ -216,7 +216,7 @@ func TestSendArgsByteExact(t *testing.T) {
 func testSendArgsByteExact[TTx any](t *testing.T, b *backend[TTx]) {
 	ctx := context.Background()
 	srv, c := newLisa(t)
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, b.load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load)))
 	body := []byte("{ \"z\": 1,\n  \"a\": [1.50, 2e3],  \"price\": 19.990, \"name\": \"caf\\u00e9 \u00e9\", \"a\": \"dup\" }")
 	for i := 0; i < 3; i++ {
 		if _, err := rc.Insert(ctx, lisariver.SendArgs{Body: body}, nil); err != nil {

@@ -49,12 +49,35 @@
 // River does:
 //
 //	202                                          job completed
-//	400, 401, 413, other non-retryable answers,  river.JobCancel: never retried; the
-//	invalid or oversize payload                  error is kept in the job's errors
-//	429 or 503 with a Retry-After the client     river.JobSnooze for that long (no
-//	did not wait out                             attempt used up)
-//	5xx, 429, transport errors, timeouts         the error: River retries with backoff
-//	(lisa.IsRetryable), the Loader's error
+//	400, 413, 422, invalid or oversize payload   river.JobCancel: about this payload only,
+//	                                             never retried; the error is kept on the job
+//	401, 403, 404 (the answer fails every        the plugin is paused for the whole fleet
+//	request of the plugin)                       and the job snoozed: see Broken credentials
+//	429 or 503 with a Retry-After the client     the plugin is paused for the whole fleet for
+//	did not wait out                             that long, at most MaxSnooze, and the job
+//	                                             snoozed as long (no attempt used up)
+//	5xx, 429, transport errors, timeouts,        the error: River retries with backoff
+//	other answers, the Loader's error
+//
+// No snooze is longer than MaxSnooze (lisa.MaxRetryAfter, 2 minutes): a
+// Retry-After of 99999999999 or of 1500 (seconds, as RFC 9110 and the core
+// read it) snoozes the job for 2 minutes, and it looks again then.
+//
+// # Broken credentials
+//
+// A 401, 403 or 404 fails every request of the plugin the same way (wrong
+// key or secret, missing scope, wrong plugin id), so the fleet stops sending
+// for that plugin instead of spending one request per job: the job that got
+// it records a pause in the plugin's row of the table lisa_plugin (see
+// PluginTable), and every job of the plugin, in every process, snoozes while
+// it lasts. No job is cancelled, so River's cleaner deletes none. Every
+// probe interval (WithProbeInterval, 30 s by default) one job of the fleet
+// tries again: a secret fixed on LiSA's side is noticed by that probe, and a
+// process restarted with the right secret is the prober once the interval
+// has passed. The probe's success ends the pause and wakes the plugin's
+// snoozed jobs. While the pause lasts the fleet sends the requests already
+// under way when the first answer came (at most one per River worker), then
+// one per probe interval.
 //
 // # How the two layers of retries combine
 //

@@ -80,11 +80,26 @@ func start[TTx any](t *testing.T, rc *river.Client[TTx]) {
 }
 
 // notifyWorkers registers w for NotifyArgs and a SendWorker for SendArgs.
-func notifyWorkers(c *lisa.Client, w river.Worker[lisariver.NotifyArgs]) *river.Workers {
+func notifyWorkers(t *testing.T, c *lisa.Client, w river.Worker[lisariver.NotifyArgs], opts ...lisariver.Option) *river.Workers {
+	t.Helper()
+	sw, err := lisariver.NewSendWorker(c, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
-	river.AddWorker(workers, lisariver.NewSendWorker(c))
+	river.AddWorker(workers, sw)
 	return workers
+}
+
+// newWorker is lisariver.NewWorker, failing the test on an error.
+func newWorker(t *testing.T, c *lisa.Client, load lisariver.Loader, opts ...lisariver.Option) *lisariver.Worker {
+	t.Helper()
+	w, err := lisariver.NewWorker(c, load, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // mustUpdate commits an update of key with its NotifyArgs job.

@@ -32,7 +32,7 @@ func TestReadmeCancelledQuery(t *testing.T) {
 	pool, _ := pgApp(t, postgresDSN(t))
 	_, c := newLisa(t)
 	b := &backend[pgx.Tx]{driver: riverpgxv5.New(pool)}
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, nil)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, func(context.Context, string) (any, error) { return nil, nil })))
 	res, err := rc.Insert(ctx, lisariver.SendArgs{Body: []byte(`{"price":`)}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -18,46 +18,75 @@ import (
 // json.RawMessage as is, anything else encoded with encoding/json. It must
 // depend only on the stored product: a field that differs on every call (the
 // current time, a random id) makes every check see a change and the job send
-// again and again. An error
-// is retried by River with its backoff; return river.JobCancel(err) to drop
-// the job instead (for a product that no longer exists, say).
+// again and again. An error is retried by River with its backoff; return
+// river.JobCancel(err) to drop the job instead (for a product that no longer
+// exists, say). A job that names a plugin is loaded by the same Loader: put
+// the plugin in the key when products differ per plugin.
 type Loader func(ctx context.Context, key string) (payload any, err error)
 
 // Worker delivers NotifyArgs jobs: it loads the product's payload, sends it
 // and, after LiSA accepted it, loads it again; when it changed, the job runs
 // again (see the package documentation). Register it with
-// river.AddWorker(workers, lisariver.NewWorker(client, load)).
+// river.AddWorker(workers, w).
 type Worker struct {
 	river.WorkerDefaults[NotifyArgs]
-	client *lisa.Client
-	load   Loader
+	fleet *fleet
+	load  Loader
+	pool  poolCheck
 	// checking lets one job at a time hold its completing transaction while
 	// the Loader runs on another connection: with more, the holders could
 	// take every connection of a shared pool and wait for each other.
 	checking chan struct{}
 }
 
-// NewWorker returns a worker that sends with c what load returns.
-func NewWorker(c *lisa.Client, load Loader) *Worker {
-	return &Worker{client: c, load: load, checking: make(chan struct{}, 1)}
+// NewWorker returns a worker that sends with c what load returns. c may be
+// nil when WithClients is given and every job names its plugin.
+func NewWorker(c *lisa.Client, load Loader, opts ...Option) (*Worker, error) {
+	f, err := newFleet(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	if load == nil {
+		return nil, errors.New("lisa: lisariver.NewWorker: the Loader is nil")
+	}
+	return &Worker{fleet: f, load: load, checking: make(chan struct{}, 1)}, nil
+}
+
+func newFleet(c *lisa.Client, opts []Option) (*fleet, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil && cfg.clients == nil {
+		return nil, errors.New("lisa: lisariver: a worker needs a client or WithClients")
+	}
+	return &fleet{client: c, cfg: cfg}, nil
 }
 
 // Work sends the product's current payload and maps the outcome to River's:
 // see the package documentation.
 func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
-	if w == nil || w.client == nil || w.load == nil || w.checking == nil {
+	if w == nil || w.fleet == nil || w.load == nil || w.checking == nil {
 		return errors.New("lisa: lisariver.Worker needs a client and a loader: use NewWorker")
 	}
 	key := job.Args.Key
 	if key == "" {
 		return river.JobCancel(errors.New("lisa: NotifyArgs.Key is empty"))
 	}
-	body, err := w.body(ctx, key)
+	d, err := w.fleet.begin(ctx, job.Args.Plugin)
 	if err != nil {
 		return err
 	}
-	if _, err := w.client.Send(ctx, body); err != nil {
-		return outcome(ctx, err)
+	if err := w.pool.check(ctx, d.gate); err != nil {
+		return err
+	}
+	body, err := w.body(ctx, d.client, key)
+	if err != nil {
+		return err
+	}
+	_, err = d.client.Send(ctx, body)
+	if err := w.fleet.end(ctx, d, err); err != nil {
+		return err
 	}
 	select {
 	case w.checking <- struct{}{}:
@@ -66,7 +95,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 		return ctx.Err() // retried: the notification is sent again
 	}
 	return completeUnlessChanged(ctx, job, func(ctx context.Context) (bool, error) {
-		now, err := w.body(ctx, key)
+		now, err := w.body(ctx, d.client, key)
 		if err != nil {
 			return false, err
 		}
@@ -76,36 +105,45 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 
 // body loads the payload for key and encodes it as Send would. A payload
 // that can never be sent (invalid, oversize) cancels the job.
-func (w *Worker) body(ctx context.Context, key string) ([]byte, error) {
+func (w *Worker) body(ctx context.Context, c *lisa.Client, key string) ([]byte, error) {
 	payload, err := w.load(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("lisa: loading %q: %w", key, err)
 	}
-	p, err := w.client.Preview(payload)
+	p, err := c.Preview(payload)
 	if err != nil {
 		return nil, river.JobCancel(fmt.Errorf("lisa: payload of %q: %w", key, err))
 	}
 	return p.Body, nil
 }
 
-// SendWorker delivers SendArgs jobs: it sends the body as stored. Register it
-// with river.AddWorker(workers, lisariver.NewSendWorker(client)).
+// SendWorker delivers SendArgs jobs: it sends the body as stored. Register
+// it with river.AddWorker(workers, w).
 type SendWorker struct {
 	river.WorkerDefaults[SendArgs]
-	client *lisa.Client
+	fleet *fleet
 }
 
-// NewSendWorker returns a worker that sends each SendArgs body with c.
-func NewSendWorker(c *lisa.Client) *SendWorker {
-	return &SendWorker{client: c}
+// NewSendWorker returns a worker that sends each SendArgs body with c. c may
+// be nil when WithClients is given and every job names its plugin.
+func NewSendWorker(c *lisa.Client, opts ...Option) (*SendWorker, error) {
+	f, err := newFleet(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &SendWorker{fleet: f}, nil
 }
 
 // Work sends the job's body and maps the outcome to River's: see the package
 // documentation.
 func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
-	if w == nil || w.client == nil {
+	if w == nil || w.fleet == nil {
 		return errors.New("lisa: lisariver.SendWorker needs a client: use NewSendWorker")
 	}
-	_, err := w.client.Send(ctx, job.Args.Body)
-	return outcome(ctx, err)
+	d, err := w.fleet.begin(ctx, job.Args.Plugin)
+	if err != nil {
+		return err
+	}
+	_, err = d.client.Send(ctx, job.Args.Body)
+	return w.fleet.end(ctx, d, err)
 }

@@ -1,0 +1,147 @@
+package lisariver_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hello-lisa/lisa-go/lisariver"
+	"github.com/hello-lisa/lisa-go/lisatest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// backlog inserts n products and one NotifyArgs job for each (for plugin,
+// "" for the worker's own), and names each product prefix followed by its number.
+func backlog(t *testing.T, pool *pgxpool.Pool, rc *river.Client[pgx.Tx], n int, prefix, plugin string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO products (id, payload)
+		SELECT $2 || i, json_build_object('productId', $2 || i, 'version', 1)::text
+		FROM generate_series(1, $1) AS i`, n, prefix); err != nil {
+		t.Fatal(err)
+	}
+	params := make([]river.InsertManyParams, n)
+	for i := range params {
+		params[i] = river.InsertManyParams{Args: lisariver.NotifyArgs{Key: fmt.Sprint(prefix, i+1), Plugin: plugin}}
+	}
+	if _, err := rc.InsertMany(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jobStates counts the lisa jobs by state.
+func jobStates(t *testing.T, pool *pgxpool.Pool) map[rivertype.JobState]int {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT state, count(*) FROM river_job WHERE kind LIKE 'lisa_%' GROUP BY state`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[rivertype.JobState]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[rivertype.JobState(s)] = n
+	}
+	return out
+}
+
+// A wrong secret in every process of a fleet: the first 401 pauses the
+// plugin for the whole fleet, so that while it lasts the fleet makes a
+// bounded number of requests (the ones already under way, then one probe
+// per interval), cancels nothing and keeps every job; a process restarted
+// with the right secret delivers the backlog.
+func TestWrongSecretPausesTheFleet(t *testing.T) {
+	const jobs, workers, processes = 200, 4, 2
+	probe, broken := 2*time.Second, 6*time.Second
+	dsn := postgresDSN(t)
+	pool, rc := pgApp(t, dsn)
+	backlog(t, pool, rc, jobs, "p", "")
+	fake := lisatest.NewHandler(pluginID, apiKey, secret)
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+
+	var procs []*workerProcess
+	for i := range processes {
+		procs = append(procs, startWorkerEnv(t, []string{"LISA_SECRET=wrong-secret"}, dsn, srv.URL,
+			fmt.Sprint("wrong-", i+1), "-workers", fmt.Sprint(workers), "-probe", probe.String()))
+	}
+	time.Sleep(broken)
+	for _, p := range procs {
+		p.stop()
+	}
+	requests, accepted := fake.Counts()
+	states := jobStates(t, pool)
+	// Before the first 401 is recorded every worker may be sending; after
+	// it, one probe per interval for the whole fleet.
+	bound := processes*workers + int(broken/probe) + 1
+	t.Logf("wrong secret: %d jobs, %d processes × %d workers, probe every %s, %s: %d requests (bound %d), %d accepted; jobs by state %v",
+		jobs, processes, workers, probe, broken, requests, bound, accepted, states)
+	if requests == 0 || requests > bound {
+		t.Errorf("%d requests with a wrong secret, want 1 to %d", requests, bound)
+	}
+	if n := states[rivertype.JobStateCancelled] + states[rivertype.JobStateDiscarded] + states[rivertype.JobStateCompleted]; n != 0 {
+		t.Errorf("jobs by state %v: want every job kept, none finalized", states)
+	}
+
+	restarted := time.Now()
+	startWorker(t, dsn, srv.URL, "right", "-workers", fmt.Sprint(workers))
+	waitFor(t, time.Minute, "the backlog delivered after the restart", func() bool {
+		_, accepted := fake.Counts()
+		return accepted >= jobs
+	})
+	t.Logf("restarted with the right secret: %d notifications delivered in %s", jobs, time.Since(restarted).Round(100*time.Millisecond))
+	waitFor(t, 10*time.Second, "every job completed", func() bool { return jobStates(t, pool)[rivertype.JobStateCompleted] == jobs })
+}
+
+// A secret that LiSA rejects and then, fixed on LiSA's side, accepts: the
+// fleet's periodic probe notices and delivers the backlog without a restart.
+func TestSecretFixedOnLiSAsSidePassesTheProbe(t *testing.T) {
+	const jobs, workers, processes = 200, 4, 2
+	probe := 2 * time.Second
+	dsn := postgresDSN(t)
+	pool, rc := pgApp(t, dsn)
+	backlog(t, pool, rc, jobs, "p", "")
+	fake := lisatest.NewHandler(pluginID, apiKey, secret)
+	stale := lisatest.NewHandler(pluginID, apiKey, "the-old-secret") // LiSA before the fix
+	var fixed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fixed.Load() {
+			fake.ServeHTTP(w, r)
+			return
+		}
+		stale.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	for i := range processes {
+		startWorker(t, dsn, srv.URL, fmt.Sprint("worker-", i+1), "-workers", fmt.Sprint(workers), "-probe", probe.String())
+	}
+	waitFor(t, 30*time.Second, "a 401", func() bool { n, _ := stale.Counts(); return n > 0 })
+	time.Sleep(3 * probe)
+	rejected, _ := stale.Counts()
+	bound := processes*workers + 3 + 1
+	if rejected > bound {
+		t.Errorf("%d requests rejected during %s, want at most %d", rejected, 3*probe, bound)
+	}
+	fixed.Store(true)
+	since := time.Now()
+	waitFor(t, time.Minute, "the backlog delivered after the fix", func() bool {
+		_, accepted := fake.Counts()
+		return accepted >= jobs
+	})
+	t.Logf("secret fixed on LiSA's side: %d requests rejected before; %d delivered %s after the fix (probe every %s)",
+		rejected, jobs, time.Since(since).Round(100*time.Millisecond), probe)
+	if states := jobStates(t, pool); states[rivertype.JobStateCancelled]+states[rivertype.JobStateDiscarded] != 0 {
+		t.Errorf("jobs by state %v, want none cancelled or discarded", states)
+	}
+}

@@ -1,0 +1,245 @@
+package lisariver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+)
+
+// PluginTable is the statement that creates the table in which the worker
+// processes of a fleet share, per plugin, a pause and a rate limit. A Worker
+// runs it (it does nothing when the table exists) the first time it works a
+// job; a database role that may not create tables needs it run once by one
+// that may, next to River's migrations. It is the same on Postgres and
+// SQLite. Times are milliseconds since 1970 on the database's clock, so that
+// the machines of a fleet need not agree on the time.
+const PluginTable = `CREATE TABLE IF NOT EXISTS lisa_plugin (
+	plugin       text PRIMARY KEY,
+	paused_until bigint NOT NULL DEFAULT 0,
+	pause_reason text NOT NULL DEFAULT '',
+	next_at      double precision NOT NULL DEFAULT 0
+)`
+
+// Why a plugin is paused (lisa_plugin.pause_reason).
+const (
+	// pausedCredentials: an answer that fails every request of the plugin.
+	// The pause does not end by itself: when it is over, one job claims a
+	// probe (pausedProbing), and only the probe's success clears it.
+	pausedCredentials = "credentials"
+	// pausedProbing: a credentials pause whose probe is under way; the
+	// other jobs look again a second later, and again once paused_until
+	// has passed (the prober died).
+	pausedProbing = "probing"
+	// pausedRetryAfter: a 429 or 503 with Retry-After; it ends by itself.
+	pausedRetryAfter = "retry-after"
+)
+
+// gate is the fleet-wide state of the plugins in one database, seen from one
+// process: the statements of its dialect and the plugins whose row this
+// process has made sure exists.
+type gate struct {
+	exec   riverdriver.Executor
+	sqlite bool
+
+	mu    sync.Mutex
+	ready bool            // the table exists
+	rows  map[string]bool // plugins whose row exists
+}
+
+// gates holds one gate per database (River driver) this process works for.
+type gates struct {
+	mu sync.Mutex
+	m  map[any]*gate
+}
+
+// from returns the gate of the River client that runs the job, or nil when
+// there is none (a worker called directly, as rivertest does).
+func (gs *gates) from(ctx context.Context) *gate {
+	var (
+		key    any
+		exec   riverdriver.Executor
+		sqlite bool
+	)
+	if c, err := river.ClientFromContextSafely[pgx.Tx](ctx); err == nil {
+		key, exec, sqlite = c, c.Driver().GetExecutor(), c.Driver().DatabaseName() == riverdriver.DatabaseNameSQLite
+	} else if c, err := river.ClientFromContextSafely[*sql.Tx](ctx); err == nil {
+		key, exec, sqlite = c, c.Driver().GetExecutor(), c.Driver().DatabaseName() == riverdriver.DatabaseNameSQLite
+	} else {
+		return nil
+	}
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if g := gs.m[key]; g != nil {
+		return g
+	}
+	if gs.m == nil {
+		gs.m = map[any]*gate{}
+	}
+	g := &gate{exec: exec, sqlite: sqlite, rows: map[string]bool{}}
+	gs.m[key] = g
+	return g
+}
+
+// q adapts a statement written for Postgres ($1 parameters, NOW for the
+// database's time in milliseconds, GREATEST) to the gate's dialect.
+func (g *gate) q(stmt string) string {
+	if g.sqlite {
+		return strings.NewReplacer("$", "?", "NOW", "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+			"GREATEST(", "max(").Replace(stmt)
+	}
+	return strings.ReplaceAll(stmt, "NOW", "(extract(epoch FROM now()) * 1000)::bigint")
+}
+
+// ensure creates the table and the plugin's row when this process has not
+// yet seen them.
+func (g *gate) ensure(ctx context.Context, plugin string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.ready {
+		if err := g.exec.Exec(ctx, PluginTable); err != nil {
+			return fmt.Errorf("lisa: creating table lisa_plugin: %w", err)
+		}
+		g.ready = true
+	}
+	if !g.rows[plugin] {
+		if err := g.exec.Exec(ctx, g.q(`INSERT INTO lisa_plugin (plugin) VALUES ($1) ON CONFLICT (plugin) DO NOTHING`), plugin); err != nil {
+			return fmt.Errorf("lisa: adding plugin %q to lisa_plugin: %w", plugin, err)
+		}
+		g.rows[plugin] = true
+	}
+	return nil
+}
+
+// admission is what the gate allows one job to do now.
+type admission struct {
+	wait   time.Duration // send after this wait (a rate-limit slot reserved)
+	snooze time.Duration // do not send: the plugin is paused or its rate used up
+	probe  bool          // send as the probe of a credentials pause
+}
+
+// rateLimit is a fleet-wide limit of requests per second per plugin.
+type rateLimit struct {
+	perSecond float64
+	burst     int
+}
+
+// maxSlotWait is how long a job may wait in its worker for a reserved
+// rate-limit slot; a job whose slot would be later snoozes instead.
+const maxSlotWait = time.Second
+
+// admit decides whether a job of plugin may send now. Without a rate limit
+// it reads the plugin's row; with one it reserves the next free slot in one
+// statement: next_at is when the slot after the last reserved one starts,
+// and a slot is 1/perSecond long, so the fleet never sends more than
+// perSecond·t + burst requests in any t seconds.
+func (g *gate) admit(ctx context.Context, plugin string, limit rateLimit, probeEvery time.Duration) (admission, error) {
+	if err := g.ensure(ctx, plugin); err != nil {
+		return admission{}, err
+	}
+	if limit.perSecond > 0 {
+		slot := 1000 / limit.perSecond // milliseconds
+		var wait float64
+		err := g.exec.QueryRow(ctx, g.q(`UPDATE lisa_plugin
+			SET next_at = GREATEST(next_at, NOW - CAST($2 AS double precision)) + CAST($3 AS double precision)
+			WHERE plugin = $1 AND pause_reason NOT IN ('credentials', 'probing') AND paused_until <= NOW
+				AND GREATEST(next_at, NOW - CAST($2 AS double precision)) <= NOW + CAST($4 AS double precision)
+			RETURNING next_at - CAST($3 AS double precision) - NOW`),
+			plugin, slot*float64(limit.burst-1), slot, float64(maxSlotWait.Milliseconds())).Scan(&wait)
+		switch {
+		case err == nil:
+			return admission{wait: time.Duration(max(wait, 0) * float64(time.Millisecond))}, nil
+		case !isNoRows(err):
+			return admission{}, fmt.Errorf("lisa: reserving a request of plugin %q: %w", plugin, err)
+		}
+	}
+	var (
+		pausedFor int64
+		reason    string
+		slotIn    float64
+	)
+	if err := g.exec.QueryRow(ctx, g.q(`SELECT paused_until - NOW, pause_reason, next_at - NOW
+		FROM lisa_plugin WHERE plugin = $1`), plugin).Scan(&pausedFor, &reason, &slotIn); err != nil {
+		return admission{}, fmt.Errorf("lisa: reading the state of plugin %q: %w", plugin, err)
+	}
+	switch {
+	case pausedFor > 0 && reason == pausedProbing:
+		return admission{snooze: min(time.Second, time.Duration(pausedFor)*time.Millisecond)}, nil
+	case pausedFor > 0:
+		return admission{snooze: time.Duration(pausedFor) * time.Millisecond}, nil
+	case reason == pausedCredentials || reason == pausedProbing:
+		return g.claimProbe(ctx, plugin, probeEvery)
+	case limit.perSecond > 0: // the free slots are taken for the next second
+		return admission{snooze: time.Duration(max(slotIn, 1) * float64(time.Millisecond))}, nil
+	}
+	return admission{}, nil
+}
+
+// claimProbe lets one job of the fleet send while a credentials pause is
+// over, and pauses every other job for probeEvery more.
+func (g *gate) claimProbe(ctx context.Context, plugin string, probeEvery time.Duration) (admission, error) {
+	var one int
+	err := g.exec.QueryRow(ctx, g.q(`UPDATE lisa_plugin SET paused_until = NOW + CAST($2 AS bigint), pause_reason = 'probing'
+		WHERE plugin = $1 AND pause_reason IN ('credentials', 'probing') AND paused_until <= NOW
+		RETURNING 1`), plugin, probeEvery.Milliseconds()).Scan(&one)
+	switch {
+	case err == nil:
+		return admission{probe: true}, nil
+	case isNoRows(err): // another job claimed it
+		return admission{snooze: time.Second}, nil
+	}
+	return admission{}, fmt.Errorf("lisa: claiming a probe of plugin %q: %w", plugin, err)
+}
+
+// pause holds every job of plugin in the fleet for d: for a credentials
+// pause until a probe succeeds, for a Retry-After pause until d has passed
+// (a longer pause already set is kept).
+func (g *gate) pause(ctx context.Context, plugin, reason string, d time.Duration) error {
+	if err := g.ensure(ctx, plugin); err != nil {
+		return err
+	}
+	stmt := `UPDATE lisa_plugin SET paused_until = NOW + CAST($2 AS bigint), pause_reason = $3 WHERE plugin = $1`
+	if reason == pausedRetryAfter {
+		stmt = `UPDATE lisa_plugin SET paused_until = GREATEST(paused_until, NOW + CAST($2 AS bigint)),
+			pause_reason = CASE WHEN pause_reason IN ('credentials', 'probing') THEN 'credentials' ELSE $3 END
+			WHERE plugin = $1`
+	}
+	if err := g.exec.Exec(ctx, g.q(stmt), plugin, d.Milliseconds(), reason); err != nil {
+		return fmt.Errorf("lisa: pausing plugin %q: %w", plugin, err)
+	}
+	return nil
+}
+
+// resume ends a credentials pause of plugin (a probe went through) and
+// wakes the plugin's snoozed jobs: they were snoozed for a probe interval
+// and need not wait it out. River's scheduler makes the scheduled ones
+// available; a short snooze is already available, from scheduled_at on.
+func (g *gate) resume(ctx context.Context, plugin string) error {
+	if err := g.exec.Exec(ctx, g.q(`UPDATE lisa_plugin SET paused_until = 0, pause_reason = ''
+		WHERE plugin = $1 AND pause_reason IN ('credentials', 'probing')`), plugin); err != nil {
+		return fmt.Errorf("lisa: resuming plugin %q: %w", plugin, err)
+	}
+	wake := `UPDATE river_job SET scheduled_at = now()
+		WHERE state IN ('scheduled', 'available') AND scheduled_at > now()
+			AND kind IN ('lisa_notify', 'lisa_send') AND coalesce(args ->> 'plugin', '') = $1`
+	if g.sqlite {
+		wake = `UPDATE river_job SET scheduled_at = datetime('now', 'subsec')
+		WHERE state IN ('scheduled', 'available') AND scheduled_at > datetime('now', 'subsec')
+			AND kind IN ('lisa_notify', 'lisa_send') AND coalesce(json_extract(args, '$.plugin'), '') = ?1`
+	}
+	if err := g.exec.Exec(ctx, wake, plugin); err != nil {
+		return fmt.Errorf("lisa: waking the jobs of plugin %q: %w", plugin, err)
+	}
+	return nil
+}
+
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
+}
