@@ -38,10 +38,14 @@
 // transaction and then inserts a new job.
 //
 // The second load runs on a connection of its own while the transaction holds
-// one, so the database pool needs at least two connections (on SQLite too:
-// SetMaxOpenConns(1), which riversqlite suggests, would block it). A Worker
-// lets one job at a time do this, for a few milliseconds, so that jobs cannot
-// take every connection of a shared pool and wait for each other.
+// one, so the database pool needs at least two connections, on SQLite too.
+// With one (riversqlite suggests SetMaxOpenConns(1)) it would wait for itself
+// forever, so a Worker checks, before its first send, that a second
+// connection comes within 3 s while a transaction holds one; if not, the job
+// fails with an error saying the pool needs two connections, and River keeps
+// it and retries. A Worker lets one job at a time hold the transaction, for a
+// few milliseconds, so that jobs cannot take every connection of a shared
+// pool and wait for each other.
 //
 // # Outcomes
 //

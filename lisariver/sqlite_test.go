@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/riverqueue/river"
@@ -21,11 +22,17 @@ const sqliteDSN = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txloc
 // newSQLite returns a fresh SQLite database file with River migrated.
 func newSQLite(t *testing.T) *backend[*sql.Tx] {
 	t.Helper()
+	return newSQLiteConns(t, 4) // the worker loads again while completing: at least 2
+}
+
+// newSQLiteConns is newSQLite with a pool of at most conns connections.
+func newSQLiteConns(t *testing.T, conns int) *backend[*sql.Tx] {
+	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "lisa.db")+sqliteDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(4) // the worker loads again while completing: at least 2
+	db.SetMaxOpenConns(conns)
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
 	driver := riversqlite.New(db)
@@ -71,5 +78,26 @@ func newSQLite(t *testing.T) *backend[*sql.Tx] {
 			err := db.QueryRowContext(ctx, `SELECT payload FROM products WHERE id = ?`, key).Scan(&p)
 			return p, err
 		}),
+	}
+}
+
+// With one connection (riversqlite's suggested SetMaxOpenConns(1)) the
+// worker could not load the payload again while its completing transaction
+// holds the connection, and would wait for itself forever. It refuses such
+// a pool before sending anything, with an error that says why; the job is
+// kept for River to retry.
+func TestOneConnectionPoolIsRefused(t *testing.T) {
+	b := newSQLiteConns(t, 1)
+	srv, c := newLisa(t)
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load)))
+	job := mustUpdate(t, b, "p1", 1)
+	start(t, rc)
+	got := waitJob(t, rc, job.Job.ID, rivertype.JobStateRetryable)
+	if len(got.Errors) == 0 || !strings.Contains(got.Errors[0].Error, "at least two connections") ||
+		!strings.Contains(got.Errors[0].Error, "SetMaxOpenConns(2)") {
+		t.Errorf("job errors %+v, want one that says the pool needs two connections", got.Errors)
+	}
+	if n, _ := srv.Counts(); n != 0 {
+		t.Errorf("%d requests, want none before the pool is known to work", n)
 	}
 }
