@@ -145,3 +145,55 @@ func TestSecretFixedOnLiSAsSidePassesTheProbe(t *testing.T) {
 		t.Errorf("jobs by state %v, want none cancelled or discarded", states)
 	}
 }
+
+// One fleet for many plugins: jobs name their plugin and the workers get
+// its client from WithClients. Shop B's secret is wrong: its jobs pause and
+// wait, while shop A's jobs and the jobs that name no plugin (the worker's
+// own client) are all delivered.
+func TestManyPluginsOneBrokenSecret(t *testing.T) {
+	const perPlugin, workers, processes = 100, 4, 2
+	probe := 2 * time.Second
+	dsn := postgresDSN(t)
+	pool, rc := pgApp(t, dsn)
+	backlog(t, pool, rc, perPlugin, "a", "shop-a")
+	backlog(t, pool, rc, perPlugin, "b", "shop-b")
+	backlog(t, pool, rc, perPlugin, "p", "")
+	own := lisatest.NewHandler(pluginID, apiKey, secret)
+	shopA := lisatest.NewHandler("shop-a", "key-a", "secret-a")
+	shopB := lisatest.NewHandler("shop-b", "key-b", "secret-b")
+	mux := http.NewServeMux()
+	mux.Handle("/plugin-notifications/"+pluginID+"/", own)
+	mux.Handle("/plugin-notifications/shop-a/", shopA)
+	mux.Handle("/plugin-notifications/shop-b/", shopB)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	env := []string{"LISA_PLUGINS=shop-a:key-a:secret-a,shop-b:key-b:not-the-secret"}
+	for i := range processes {
+		startWorkerEnv(t, env, dsn, srv.URL, fmt.Sprint("worker-", i+1), "-workers", fmt.Sprint(workers), "-probe", probe.String())
+	}
+	began := time.Now()
+	waitFor(t, time.Minute, "shop A's and the own plugin's notifications delivered", func() bool {
+		_, a := shopA.Counts()
+		_, o := own.Counts()
+		return a >= perPlugin && o >= perPlugin
+	})
+	elapsed := time.Since(began)
+	time.Sleep(probe) // one more probe of shop B at least
+	rejected, accepted := shopB.Counts()
+	bound := processes*workers + int((elapsed+probe)/probe) + 1
+	t.Logf("many plugins: shop A and own plugin delivered %d each in %s; shop B (wrong secret) %d requests (bound %d), %d accepted; jobs by state %v",
+		perPlugin, elapsed.Round(100*time.Millisecond), rejected, bound, accepted, jobStates(t, pool))
+	if rejected == 0 || rejected > bound || accepted != 0 {
+		t.Errorf("shop B: %d requests, %d accepted; want 1 to %d requests, none accepted", rejected, accepted, bound)
+	}
+	var kept, finalized int
+	if err := pool.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE state NOT IN ('completed', 'cancelled', 'discarded')),
+		count(*) FILTER (WHERE state IN ('cancelled', 'discarded'))
+		FROM river_job WHERE args ->> 'plugin' = 'shop-b'`).Scan(&kept, &finalized); err != nil {
+		t.Fatal(err)
+	}
+	if kept != perPlugin || finalized != 0 {
+		t.Errorf("shop B's jobs: %d kept, %d cancelled or discarded; want all %d kept", kept, finalized, perPlugin)
+	}
+}
