@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -195,5 +196,64 @@ func TestManyPluginsOneBrokenSecret(t *testing.T) {
 	}
 	if kept != perPlugin || finalized != 0 {
 		t.Errorf("shop B's jobs: %d kept, %d cancelled or discarded; want all %d kept", kept, finalized, perPlugin)
+	}
+}
+
+// A 429 with Retry-After pauses the plugin for the whole fleet: after the
+// answer, no process sends for that plugin until the wait has passed (but
+// for requests already under way), and then the backlog is delivered with
+// nothing cancelled. The workers' clients do not retry (WithMaxRetries(0)),
+// so the Send returns the 429 at once instead of waiting it out itself.
+func TestRetryAfterPausesTheFleet(t *testing.T) {
+	const jobs, workers, processes = 300, 4, 2
+	const retryAfter = 3 * time.Second
+	dsn := postgresDSN(t)
+	pool, rc := pgApp(t, dsn)
+	backlog(t, pool, rc, jobs, "p", "")
+	fake := lisatest.NewHandler(pluginID, apiKey, secret)
+	var (
+		n      atomic.Int64
+		mu     sync.Mutex
+		times  []time.Time // when each request arrived
+		paused time.Time   // when the 429 was answered
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		if n.Add(1) == 50 {
+			mu.Lock()
+			paused = time.Now()
+			mu.Unlock()
+			w.Header().Set("Retry-After", fmt.Sprint(int(retryAfter.Seconds())))
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	for i := range processes {
+		startWorker(t, dsn, srv.URL, fmt.Sprint("worker-", i+1), "-workers", fmt.Sprint(workers), "-retries", "0")
+	}
+	waitFor(t, time.Minute, "every notification delivered", func() bool { _, a := fake.Counts(); return a >= jobs })
+	mu.Lock()
+	defer mu.Unlock()
+	var during, after int
+	for _, at := range times {
+		switch {
+		case at.After(paused) && at.Before(paused.Add(retryAfter-100*time.Millisecond)):
+			during++
+		case !at.Before(paused.Add(retryAfter - 100*time.Millisecond)):
+			after++
+		}
+	}
+	t.Logf("Retry-After %s on request 50: %d requests in the %s after it (bound %d: those under way), %d after; jobs by state %v",
+		retryAfter, during, retryAfter, processes*workers, after, jobStates(t, pool))
+	if during > processes*workers {
+		t.Errorf("%d requests during the Retry-After, want at most %d (those already under way)", during, processes*workers)
+	}
+	if states := jobStates(t, pool); states[rivertype.JobStateCancelled]+states[rivertype.JobStateDiscarded] != 0 {
+		t.Errorf("jobs by state %v, want none cancelled or discarded", states)
 	}
 }

@@ -43,6 +43,7 @@ func run() error {
 		rate        = flag.Float64("rate", 0, "fleet-wide requests per second per plugin (lisariver.WithRateLimit)")
 		burst       = flag.Int("burst", 1, "burst of the rate limit")
 		probe       = flag.Duration("probe", lisariver.DefaultProbeInterval, "lisariver.WithProbeInterval")
+		retries     = flag.Int("retries", 3, "lisa.WithMaxRetries")
 	)
 	flag.Parse()
 	// The credentials come from the environment, never the command line:
@@ -63,7 +64,8 @@ func run() error {
 	defer pool.Close()
 	newClient := func(plugin, key, secret string) (*lisa.Client, error) {
 		return lisa.NewClient(plugin, key, secret, lisa.WithBaseURL(*baseURL),
-			lisa.WithBackoff(20*time.Millisecond, 200*time.Millisecond), lisa.WithUserAgent(*name))
+			lisa.WithBackoff(20*time.Millisecond, 200*time.Millisecond), lisa.WithUserAgent(*name),
+			lisa.WithMaxRetries(*retries))
 	}
 	client, err := newClient(plugin, key, secret)
 	if err != nil {
