@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -255,5 +258,64 @@ func TestRetryAfterPausesTheFleet(t *testing.T) {
 	}
 	if states := jobStates(t, pool); states[rivertype.JobStateCancelled]+states[rivertype.JobStateDiscarded] != 0 {
 		t.Errorf("jobs by state %v, want none cancelled or discarded", states)
+	}
+}
+
+// Three worker processes share a rate limit of 50 requests a second for
+// their plugin through the database: over the run (12 s by default; set
+// LISARIVER_RATE_SECONDS=60 for the minute) they send at most 5 %
+// more than the limit in any 5-second window, and use at least 90 % of it
+// while the backlog lasts.
+func TestFleetRateLimit(t *testing.T) {
+	const rate, processes, workers = 50, 3, 8
+	seconds := 12
+	if s, err := strconv.Atoi(os.Getenv("LISARIVER_RATE_SECONDS")); err == nil && s > 0 {
+		seconds = s
+	}
+	jobs := rate * seconds
+	dsn := postgresDSN(t)
+	pool, rc := pgApp(t, dsn)
+	backlog(t, pool, rc, jobs, "p", "")
+	fake := lisatest.NewHandler(pluginID, apiKey, secret)
+	var (
+		mu    sync.Mutex
+		times []time.Time
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	for i := range processes {
+		startWorker(t, dsn, srv.URL, fmt.Sprint("worker-", i+1), "-workers", fmt.Sprint(workers),
+			"-rate", fmt.Sprint(rate), "-burst", "1")
+	}
+	waitFor(t, time.Duration(seconds)*3*time.Second+30*time.Second, "every notification delivered",
+		func() bool { _, a := fake.Counts(); return a >= jobs })
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	span := times[len(times)-1].Sub(times[0])
+	average := float64(len(times)-1) / span.Seconds()
+	// The most requests in any 5-second window.
+	const window = 5 * time.Second
+	most := 0
+	for i, j := 0, 0; i < len(times); i++ {
+		for times[i].Sub(times[j]) >= window {
+			j++
+		}
+		most = max(most, i-j+1)
+	}
+	limit := rate * window.Seconds() * 1.05
+	t.Logf("fleet rate limit %d/s, %d processes × %d workers, 20 ms latency: %d requests in %s: %.2f/s on average (%.1f %% of the limit); at most %d in any %s (limit %.1f)",
+		rate, processes, workers, len(times), span.Round(time.Millisecond), average, 100*average/rate, most, window, limit)
+	if float64(most) > limit {
+		t.Errorf("%d requests in one %s window, want at most %.1f", most, window, limit)
+	}
+	if average > rate*1.05 || average < rate*0.9 {
+		t.Errorf("%.2f requests/s on average, want %.1f to %.1f", average, rate*0.9, rate*1.05)
 	}
 }
