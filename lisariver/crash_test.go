@@ -22,7 +22,7 @@ import (
 
 // pgApp is the application's side of a Postgres test: a pool and an
 // insert-only River client.
-func pgApp(t *testing.T, dsn string) (*pgxpool.Pool, *river.Client[pgx.Tx]) {
+func pgApp(t testing.TB, dsn string) (*pgxpool.Pool, *river.Client[pgx.Tx]) {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {

@@ -243,3 +243,33 @@ func (g *gate) resume(ctx context.Context, plugin string) error {
 func isNoRows(err error) bool {
 	return errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows)
 }
+
+// jobVersion returns the Postgres row version (xmin) of a running job. A
+// unique insert skipped as a duplicate of the job updates its row (River
+// inserts with ON CONFLICT DO UPDATE), so a new version means that an update
+// of the product came while the job ran.
+func (g *gate) jobVersion(ctx context.Context, id int64) (string, error) {
+	var v string
+	if err := g.exec.QueryRow(ctx, `SELECT xmin::text FROM river_job WHERE id = $1`, id).Scan(&v); err != nil {
+		return "", fmt.Errorf("lisa: reading job %d: %w", id, err)
+	}
+	return v, nil
+}
+
+// completeIfUnchanged marks a running job completed, as River would, unless
+// its row has a newer version than v: then it reports false and leaves the
+// job running. An insert skipped as a duplicate that has not committed yet
+// holds the row, so this waits for it and then sees the new version.
+func (g *gate) completeIfUnchanged(ctx context.Context, id int64, v string) (bool, error) {
+	var one int
+	err := g.exec.QueryRow(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now()
+		WHERE id = $1 AND state = 'running' AND xmin::text = $2
+		RETURNING 1`, id, v).Scan(&one)
+	switch {
+	case err == nil:
+		return true, nil
+	case isNoRows(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("lisa: completing job %d: %w", id, err)
+}

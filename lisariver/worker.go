@@ -77,6 +77,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 	if err != nil {
 		return err
 	}
+	if d.gate != nil && !d.gate.sqlite {
+		return w.workVersioned(ctx, job, d)
+	}
 	if err := w.pool.check(ctx, d.gate); err != nil {
 		return err
 	}
@@ -101,6 +104,37 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 		}
 		return !bytes.Equal(now, body), nil
 	})
+}
+
+// workVersioned is Work on Postgres: it notes the version of the job's row
+// before loading the payload, and after LiSA accepted it completes the job
+// only if the row is still that version. A newer version means an update of
+// the product was skipped as a duplicate of this running job: the job runs
+// again at once (river.JobSnooze(0)) and sends the latest state. Updates
+// committed before the version was read are in the payload loaded after it.
+// This costs two single-row statements, holds no transaction and needs no
+// second load.
+func (w *Worker) workVersioned(ctx context.Context, job *river.Job[NotifyArgs], d *delivery) error {
+	version, err := d.gate.jobVersion(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	body, err := w.body(ctx, d.client, job.Args.Key)
+	if err != nil {
+		return err
+	}
+	_, err = d.client.Send(ctx, body)
+	if err := w.fleet.end(ctx, d, err); err != nil {
+		return err
+	}
+	done, err := d.gate.completeIfUnchanged(ctx, job.ID, version)
+	switch {
+	case err != nil:
+		return err // retried: the notification is sent again
+	case !done:
+		return river.JobSnooze(0)
+	}
+	return nil
 }
 
 // body loads the payload for key and encodes it as Send would. A payload
