@@ -29,12 +29,17 @@ type delivery struct {
 	plugin string
 	gate   *gate
 	probe  bool
+	// version is the job row's version on Postgres, read with the
+	// admission ("" when not read).
+	version string
 }
 
 // begin finds the job's client and asks the plugin's gate whether it may
 // send: it returns a river.JobSnooze error while the plugin is paused or its
 // rate used up, and waits for a rate-limit slot less than a second away.
-func (f *fleet) begin(ctx context.Context, plugin string) (*delivery, error) {
+//
+// jobID, when not 0, asks for the job row's version too (delivery.version).
+func (f *fleet) begin(ctx context.Context, plugin string, jobID int64) (*delivery, error) {
 	c := f.client
 	if plugin != "" {
 		if f.cfg.clients == nil {
@@ -52,7 +57,7 @@ func (f *fleet) begin(ctx context.Context, plugin string) (*delivery, error) {
 	if d.gate == nil {
 		return d, nil
 	}
-	a, err := d.gate.admit(ctx, plugin, f.cfg.limit, f.cfg.probeEvery)
+	a, err := d.gate.admit(ctx, plugin, jobID, f.cfg.limit, f.cfg.probeEvery)
 	switch {
 	case err != nil:
 		return nil, err
@@ -67,7 +72,7 @@ func (f *fleet) begin(ctx context.Context, plugin string) (*delivery, error) {
 			return nil, ctx.Err()
 		}
 	}
-	d.probe = a.probe
+	d.probe, d.version = a.probe, a.version
 	return d, nil
 }
 

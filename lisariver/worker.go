@@ -73,7 +73,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 	if key == "" {
 		return river.JobCancel(errors.New("lisa: NotifyArgs.Key is empty"))
 	}
-	d, err := w.fleet.begin(ctx, job.Args.Plugin)
+	d, err := w.fleet.begin(ctx, job.Args.Plugin, job.ID)
 	if err != nil {
 		return err
 	}
@@ -115,9 +115,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 // This costs two single-row statements, holds no transaction and needs no
 // second load.
 func (w *Worker) workVersioned(ctx context.Context, job *river.Job[NotifyArgs], d *delivery) error {
-	version, err := d.gate.jobVersion(ctx, job.ID)
-	if err != nil {
-		return err
+	version := d.version
+	if version == "" { // not read with the admission (a probe)
+		var err error
+		if version, err = d.gate.jobVersion(ctx, job.ID); err != nil {
+			return err
+		}
 	}
 	body, err := w.body(ctx, d.client, job.Args.Key)
 	if err != nil {
@@ -174,7 +177,7 @@ func (w *SendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	if w == nil || w.fleet == nil {
 		return errors.New("lisa: lisariver.SendWorker needs a client: use NewSendWorker")
 	}
-	d, err := w.fleet.begin(ctx, job.Args.Plugin)
+	d, err := w.fleet.begin(ctx, job.Args.Plugin, 0)
 	if err != nil {
 		return err
 	}
