@@ -11,8 +11,8 @@ import (
 )
 
 // Loader returns the notification payload for key as it is now. The worker
-// calls it when the job runs, and once more after LiSA accepted the
-// notification to see whether the product changed meanwhile.
+// calls it when the job runs (on SQLite once more after LiSA accepted the
+// notification, to see whether the product changed meanwhile).
 //
 // The payload is sent as lisa.Client.Send sends it: a []byte or
 // json.RawMessage as is, anything else encoded with encoding/json. It must
@@ -24,9 +24,9 @@ import (
 // the plugin in the key when products differ per plugin.
 type Loader func(ctx context.Context, key string) (payload any, err error)
 
-// Worker delivers NotifyArgs jobs: it loads the product's payload, sends it
-// and, after LiSA accepted it, loads it again; when it changed, the job runs
-// again (see the package documentation). Register it with
+// Worker delivers NotifyArgs jobs: it loads the product's payload and sends
+// it; when the product was updated meanwhile, the job runs again (see the
+// package documentation). Register it with
 // river.AddWorker(workers, w).
 type Worker struct {
 	river.WorkerDefaults[NotifyArgs]
