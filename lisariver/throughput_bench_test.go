@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,17 +34,24 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("latency=%s", latency), func(b *testing.B) {
 			var plain, ours float64
+			var ratios []float64
 			for i := 0; i < b.N; i++ {
 				// Alternate which runs first, so neither always gets the
 				// warmer machine.
+				var p, o float64
 				if i%2 == 0 {
-					plain += throughputRun(b, latency, jobs, false)
-					ours += throughputRun(b, latency, jobs, true)
+					p = throughputRun(b, latency, jobs, false)
+					o = throughputRun(b, latency, jobs, true)
 				} else {
-					ours += throughputRun(b, latency, jobs, true)
-					plain += throughputRun(b, latency, jobs, false)
+					o = throughputRun(b, latency, jobs, true)
+					p = throughputRun(b, latency, jobs, false)
 				}
+				plain, ours = plain+p, ours+o
+				ratios = append(ratios, o/p)
 			}
+			slices.Sort(ratios)
+			b.Logf("%d jobs, latency %s: ratio per pair %.2f (min %.2f, median %.2f, max %.2f)",
+				jobs, latency, ratios, ratios[0], ratios[len(ratios)/2], ratios[len(ratios)-1])
 			b.ReportMetric(plain/float64(b.N), "river-jobs/s")
 			b.ReportMetric(ours/float64(b.N), "lisariver-jobs/s")
 			b.ReportMetric(ours/plain, "ratio")
