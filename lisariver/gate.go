@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,10 @@ type gate struct {
 	mu    sync.Mutex
 	ready bool            // the table exists
 	rows  map[string]bool // plugins whose row exists
+	// completions waiting for a statement, and whether one runs
+	cmu      sync.Mutex
+	pending  []completion
+	flushing bool
 }
 
 // gates holds one gate per database (River driver) this process works for.
@@ -277,16 +282,83 @@ func (g *gate) jobVersion(ctx context.Context, id int64) (string, error) {
 // its row has a newer version than v: then it reports false and leaves the
 // job running. An insert skipped as a duplicate that has not committed yet
 // holds the row, so this waits for it and then sees the new version.
+//
+// The jobs of one process that complete at the same time share one
+// statement (group commit: the jobs that arrive while a statement runs go in
+// the next), as River's own completer batches its updates: a statement per
+// job would cost the database several times River's work per job.
 func (g *gate) completeIfUnchanged(ctx context.Context, id int64, v string) (bool, error) {
-	var one int
-	err := g.exec.QueryRow(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now()
-		WHERE id = $1 AND state = 'running' AND xmin::text = $2
-		RETURNING 1`, id, v).Scan(&one)
-	switch {
-	case err == nil:
-		return true, nil
-	case isNoRows(err):
-		return false, nil
+	c := completion{id: id, version: v, done: make(chan error, 1)}
+	g.cmu.Lock()
+	g.pending = append(g.pending, c)
+	if !g.flushing {
+		g.flushing = true
+		go g.flush(context.WithoutCancel(ctx))
 	}
-	return false, fmt.Errorf("lisa: completing job %d: %w", id, err)
+	g.cmu.Unlock()
+	select {
+	case err := <-c.done:
+		if errors.Is(err, errChanged) {
+			return false, nil
+		}
+		return err == nil, err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// completion is one job waiting for completeIfUnchanged's statement.
+type completion struct {
+	id      int64
+	version string
+	done    chan error // nil, errChanged or the statement's error
+}
+
+var errChanged = errors.New("lisa: the job's row changed")
+
+// flush runs the pending completions, a statement at a time, until none is
+// left.
+func (g *gate) flush(ctx context.Context) {
+	for {
+		g.cmu.Lock()
+		batch := g.pending
+		g.pending = nil
+		if len(batch) == 0 {
+			g.flushing = false
+			g.cmu.Unlock()
+			return
+		}
+		g.cmu.Unlock()
+		ids := make([]string, len(batch))
+		versions := make([]string, len(batch))
+		for i, c := range batch {
+			ids[i], versions[i] = strconv.FormatInt(c.id, 10), c.version
+		}
+		// Lists as text, so that any Postgres driver can pass them.
+		var completed string
+		err := g.exec.QueryRow(ctx, `WITH done AS (
+			UPDATE river_job SET state = 'completed', finalized_at = now()
+			FROM unnest(string_to_array($1, ',')::bigint[], string_to_array($2, ',')) AS c(id, version)
+			WHERE river_job.id = c.id AND river_job.state = 'running' AND river_job.xmin::text = c.version
+			RETURNING river_job.id)
+			SELECT coalesce(string_agg(id::text, ','), '') FROM done`,
+			strings.Join(ids, ","), strings.Join(versions, ",")).Scan(&completed)
+		if err != nil {
+			err = fmt.Errorf("lisa: completing %d jobs: %w", len(batch), err)
+		}
+		done := map[string]bool{}
+		for _, id := range strings.Split(completed, ",") {
+			done[id] = true
+		}
+		for i, c := range batch {
+			switch {
+			case err != nil:
+				c.done <- err
+			case done[ids[i]]:
+				c.done <- nil
+			default:
+				c.done <- errChanged
+			}
+		}
+	}
 }
