@@ -118,32 +118,31 @@ func snooze(d time.Duration) error {
 }
 
 // poolCheck remembers that the database pool gave a second connection while
-// a transaction held one, as completing a NotifyArgs job needs.
+// one was held, as completing a NotifyArgs job on SQLite needs.
 type poolCheck struct{ ok atomic.Bool }
 
 // poolCheckTimeout is how long the check waits for a second connection.
 const poolCheckTimeout = 3 * time.Second
 
 // check makes sure, once per worker, that a second connection can be had
-// while a transaction holds one, before anything is sent: with one
-// connection (riversqlite's suggested SetMaxOpenConns(1)) completing a job
-// would wait for itself forever. It returns an error that says so instead.
+// while a query holds one, before anything is sent: with one connection
+// (riversqlite's suggested SetMaxOpenConns(1)) completing a job would wait
+// for itself forever. It returns an error that says so instead.
 func (p *poolCheck) check(ctx context.Context, g *gate) error {
 	if g == nil || p.ok.Load() {
 		return nil
 	}
-	tx, err := g.exec.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("lisa: checking the database pool: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
+	// A row not yet scanned holds its connection; a read takes no lock.
+	held := g.exec.QueryRow(ctx, "SELECT 1")
+	var one int
+	defer held.Scan(&one) //nolint:errcheck // only releases the connection
 	cctx, cancel := context.WithTimeout(ctx, poolCheckTimeout)
 	defer cancel()
-	if err := g.exec.Exec(cctx, "SELECT 1"); err != nil {
+	if err := g.exec.QueryRow(cctx, "SELECT 1").Scan(&one); err != nil {
 		if ctx.Err() == nil && cctx.Err() != nil {
 			return errors.New("lisa: lisariver.Worker needs a database pool of at least two connections: " +
-				"it loads the payload again while a transaction holds one; the pool gave no second connection within " +
-				poolCheckTimeout.String() + " (on SQLite, use SetMaxOpenConns(2) or more, not 1)")
+				"on SQLite it loads the payload again while a transaction holds one; the pool gave no second connection within " +
+				poolCheckTimeout.String() + " (use SetMaxOpenConns(2) or more, not 1)")
 		}
 		return fmt.Errorf("lisa: checking the database pool: %w", err)
 	}

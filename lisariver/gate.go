@@ -49,6 +49,7 @@ const (
 type gate struct {
 	exec   riverdriver.Executor
 	sqlite bool
+	writes chan struct{} // see writing
 
 	mu    sync.Mutex
 	ready bool            // the table exists
@@ -88,7 +89,7 @@ func (gs *gates) from(ctx context.Context) *gate {
 	if gs.m == nil {
 		gs.m = map[any]*gate{}
 	}
-	g := &gate{exec: exec, sqlite: sqlite, rows: map[string]bool{}}
+	g := &gate{exec: exec, sqlite: sqlite, rows: map[string]bool{}, writes: make(chan struct{}, 1)}
 	gs.m[key] = g
 	return g
 }
@@ -103,19 +104,57 @@ func (g *gate) q(stmt string) string {
 	return strings.ReplaceAll(stmt, "NOW", "(extract(epoch FROM now()) * 1000)::bigint")
 }
 
+// writing lets one statement or transaction of this process at a time
+// write to a SQLite database, which has one writer anyway. Without it, jobs
+// waiting for SQLite's write lock could hold every connection of the pool
+// while the one holding the lock (a completing job) needs one more for its
+// second load, and all would wait for SQLite's busy timeout. On Postgres it
+// does nothing.
+func (g *gate) writing(ctx context.Context) (release func(), err error) {
+	if !g.sqlite {
+		return func() {}, nil
+	}
+	select {
+	case g.writes <- struct{}{}:
+		return func() { <-g.writes }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// write runs one writing statement under writing.
+func (g *gate) write(ctx context.Context, stmt string, args ...any) error {
+	release, err := g.writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return g.exec.Exec(ctx, stmt, args...)
+}
+
+// writeRow is write for a statement that returns a row, scanned into dest.
+func (g *gate) writeRow(ctx context.Context, dest []any, stmt string, args ...any) error {
+	release, err := g.writing(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return g.exec.QueryRow(ctx, stmt, args...).Scan(dest...)
+}
+
 // ensure creates the table and the plugin's row when this process has not
 // yet seen them.
 func (g *gate) ensure(ctx context.Context, plugin string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.ready {
-		if err := g.exec.Exec(ctx, PluginTable); err != nil {
+		if err := g.write(ctx, PluginTable); err != nil {
 			return fmt.Errorf("lisa: creating table lisa_plugin: %w", err)
 		}
 		g.ready = true
 	}
 	if !g.rows[plugin] {
-		if err := g.exec.Exec(ctx, g.q(`INSERT INTO lisa_plugin (plugin) VALUES ($1) ON CONFLICT (plugin) DO NOTHING`), plugin); err != nil {
+		if err := g.write(ctx, g.q(`INSERT INTO lisa_plugin (plugin) VALUES ($1) ON CONFLICT (plugin) DO NOTHING`), plugin); err != nil {
 			return fmt.Errorf("lisa: adding plugin %q to lisa_plugin: %w", plugin, err)
 		}
 		g.rows[plugin] = true
@@ -159,12 +198,12 @@ func (g *gate) admit(ctx context.Context, plugin string, jobID int64, limit rate
 			wait    float64
 			version string
 		)
-		err := g.exec.QueryRow(ctx, g.q(`UPDATE lisa_plugin
+		err := g.writeRow(ctx, []any{&wait, &version}, g.q(`UPDATE lisa_plugin
 			SET next_at = GREATEST(next_at, NOW - CAST($2 AS double precision)) + CAST($3 AS double precision)
 			WHERE plugin = $1 AND pause_reason NOT IN ('credentials', 'probing') AND paused_until <= NOW
 				AND GREATEST(next_at, NOW - CAST($2 AS double precision)) <= NOW + CAST($4 AS double precision)
 			RETURNING next_at - CAST($3 AS double precision) - NOW, `+g.version(5)),
-			plugin, slot*float64(limit.burst-1), slot, float64(maxSlotWait.Milliseconds()), jobID).Scan(&wait, &version)
+			plugin, slot*float64(limit.burst-1), slot, float64(maxSlotWait.Milliseconds()), jobID)
 		switch {
 		case err == nil:
 			return admission{wait: time.Duration(max(wait, 0) * float64(time.Millisecond)), version: version}, nil
@@ -208,9 +247,9 @@ func (g *gate) version(n int) string {
 // over, and pauses every other job for probeEvery more.
 func (g *gate) claimProbe(ctx context.Context, plugin string, probeEvery time.Duration) (admission, error) {
 	var one int
-	err := g.exec.QueryRow(ctx, g.q(`UPDATE lisa_plugin SET paused_until = NOW + CAST($2 AS bigint), pause_reason = 'probing'
+	err := g.writeRow(ctx, []any{&one}, g.q(`UPDATE lisa_plugin SET paused_until = NOW + CAST($2 AS bigint), pause_reason = 'probing'
 		WHERE plugin = $1 AND pause_reason IN ('credentials', 'probing') AND paused_until <= NOW
-		RETURNING 1`), plugin, probeEvery.Milliseconds()).Scan(&one)
+		RETURNING 1`), plugin, probeEvery.Milliseconds())
 	switch {
 	case err == nil:
 		return admission{probe: true}, nil
@@ -233,7 +272,7 @@ func (g *gate) pause(ctx context.Context, plugin, reason string, d time.Duration
 			pause_reason = CASE WHEN pause_reason IN ('credentials', 'probing') THEN 'credentials' ELSE $3 END
 			WHERE plugin = $1`
 	}
-	if err := g.exec.Exec(ctx, g.q(stmt), plugin, d.Milliseconds(), reason); err != nil {
+	if err := g.write(ctx, g.q(stmt), plugin, d.Milliseconds(), reason); err != nil {
 		return fmt.Errorf("lisa: pausing plugin %q: %w", plugin, err)
 	}
 	return nil
@@ -244,7 +283,7 @@ func (g *gate) pause(ctx context.Context, plugin, reason string, d time.Duration
 // and need not wait it out. River's scheduler makes the scheduled ones
 // available; a short snooze is already available, from scheduled_at on.
 func (g *gate) resume(ctx context.Context, plugin string) error {
-	if err := g.exec.Exec(ctx, g.q(`UPDATE lisa_plugin SET paused_until = 0, pause_reason = ''
+	if err := g.write(ctx, g.q(`UPDATE lisa_plugin SET paused_until = 0, pause_reason = ''
 		WHERE plugin = $1 AND pause_reason IN ('credentials', 'probing')`), plugin); err != nil {
 		return fmt.Errorf("lisa: resuming plugin %q: %w", plugin, err)
 	}
@@ -256,7 +295,7 @@ func (g *gate) resume(ctx context.Context, plugin string) error {
 		WHERE state IN ('scheduled', 'available') AND scheduled_at > datetime('now', 'subsec')
 			AND kind IN ('lisa_notify', 'lisa_send') AND coalesce(json_extract(args, '$.plugin'), '') = ?1`
 	}
-	if err := g.exec.Exec(ctx, wake, plugin); err != nil {
+	if err := g.write(ctx, wake, plugin); err != nil {
 		return fmt.Errorf("lisa: waking the jobs of plugin %q: %w", plugin, err)
 	}
 	return nil

@@ -3,9 +3,15 @@ package lisariver_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hello-lisa/lisa-go/lisariver"
+	"github.com/hello-lisa/lisa-go/lisatest"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -100,4 +106,52 @@ func TestOneConnectionPoolIsRefused(t *testing.T) {
 	if n, _ := srv.Counts(); n != 0 {
 		t.Errorf("%d requests, want none before the pool is known to work", n)
 	}
+}
+
+// The fleet's pause and rate limit work on SQLite too (one machine, its
+// SQL dialect): a 401 pauses the plugin and one probe per interval goes out
+// until the credentials work, then every job is delivered; a rate limit
+// spaces the sends.
+func TestFleetOnSQLite(t *testing.T) {
+	t.Run("credentials pause", func(t *testing.T) {
+		const jobs, refusals = 30, 3
+		b := newSQLite(t)
+		srv, c := newLisa(t)
+		faults := make([]lisatest.Fault, refusals)
+		for i := range faults {
+			faults[i] = lisatest.Fault{Status: http.StatusUnauthorized}
+		}
+		srv.Script(faults...)
+		opt := lisariver.WithProbeInterval(300 * time.Millisecond)
+		rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load, opt), opt))
+		for i := range jobs {
+			mustUpdate(t, b, fmt.Sprint("p", i), 1)
+		}
+		start(t, rc)
+		waitFor(t, 30*time.Second, "every notification delivered", func() bool { _, a := srv.Counts(); return a == jobs })
+		requests, _ := srv.Counts()
+		// The workers under way when the first 401 came, then one probe
+		// per refusal.
+		if bound := jobs + 4 + refusals; requests > bound {
+			t.Errorf("%d requests for %d notifications and %d refusals, want at most %d", requests, jobs, refusals, bound)
+		}
+		t.Logf("SQLite: %d notifications, %d requests with %d refusals", jobs, requests, refusals)
+	})
+	t.Run("rate limit", func(t *testing.T) {
+		const jobs, rate = 30, 20
+		b := newSQLite(t)
+		srv, c := newLisa(t)
+		opt := lisariver.WithRateLimit(rate, 1)
+		rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load, opt), opt))
+		for i := range jobs {
+			mustUpdate(t, b, fmt.Sprint("p", i), 1)
+		}
+		start(t, rc)
+		waitFor(t, 30*time.Second, "every notification delivered", func() bool { _, a := srv.Counts(); return a == jobs })
+		got := srv.Received()
+		span := got[len(got)-1].Time.Sub(got[0].Time)
+		if perSecond := float64(len(got)-1) / span.Seconds(); perSecond > rate*1.05 {
+			t.Errorf("%.1f notifications/s, want at most %d", perSecond, rate)
+		}
+	})
 }

@@ -33,10 +33,6 @@ type Worker struct {
 	fleet *fleet
 	load  Loader
 	pool  poolCheck
-	// checking lets one job at a time hold its completing transaction while
-	// the Loader runs on another connection: with more, the holders could
-	// take every connection of a shared pool and wait for each other.
-	checking chan struct{}
 }
 
 // NewWorker returns a worker that sends with c what load returns. c may be
@@ -49,7 +45,7 @@ func NewWorker(c *lisa.Client, load Loader, opts ...Option) (*Worker, error) {
 	if load == nil {
 		return nil, errors.New("lisa: lisariver.NewWorker: the Loader is nil")
 	}
-	return &Worker{fleet: f, load: load, checking: make(chan struct{}, 1)}, nil
+	return &Worker{fleet: f, load: load}, nil
 }
 
 func newFleet(c *lisa.Client, opts []Option) (*fleet, error) {
@@ -66,7 +62,7 @@ func newFleet(c *lisa.Client, opts []Option) (*fleet, error) {
 // Work sends the product's current payload and maps the outcome to River's:
 // see the package documentation.
 func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
-	if w == nil || w.fleet == nil || w.load == nil || w.checking == nil {
+	if w == nil || w.fleet == nil || w.load == nil {
 		return errors.New("lisa: lisariver.Worker needs a client and a loader: use NewWorker")
 	}
 	key := job.Args.Key
@@ -91,11 +87,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 	if err := w.fleet.end(ctx, d, err); err != nil {
 		return err
 	}
-	select {
-	case w.checking <- struct{}{}:
-		defer func() { <-w.checking }()
-	case <-ctx.Done():
-		return ctx.Err() // retried: the notification is sent again
+	if d.gate != nil {
+		// One completing transaction of this process at a time: with
+		// more, the holders could take every connection of the pool and
+		// wait for each other (see gate.writing).
+		release, err := d.gate.writing(ctx)
+		if err != nil {
+			return err // retried: the notification is sent again
+		}
+		defer release()
 	}
 	return completeUnlessChanged(ctx, job, func(ctx context.Context) (bool, error) {
 		now, err := w.body(ctx, d.client, key)
