@@ -37,7 +37,8 @@
 //
 // On Postgres the Worker reads the version (xmin) of its job's row before it
 // loads the payload, and after LiSA accepted the notification completes the
-// job in one statement only if the row is still that version. A newer
+// job only if the row is still that version (the jobs of a process that
+// finish together share one statement). A newer
 // version means an update was skipped as a duplicate: the job runs again. An
 // update committed before the version was read is in the payload loaded after
 // it; one still open when the job completes holds the row, so the completion
