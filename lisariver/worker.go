@@ -112,8 +112,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[NotifyArgs]) error {
 // the product was skipped as a duplicate of this running job: the job runs
 // again at once (river.JobSnooze(0)) and sends the latest state. Updates
 // committed before the version was read are in the payload loaded after it.
-// This costs two single-row statements, holds no transaction and needs no
-// second load.
+// The version comes with the admission's statement and the completion shares
+// a statement with the process's other jobs (gate.completeIfUnchanged): no
+// transaction is held, no second load is needed, and one connection is
+// enough.
 func (w *Worker) workVersioned(ctx context.Context, job *river.Job[NotifyArgs], d *delivery) error {
 	version := d.version
 	if version == "" { // not read with the admission (a probe)
