@@ -148,7 +148,9 @@ func (g *gate) ensure(ctx context.Context, plugin string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.ready {
-		if err := g.write(ctx, PluginTable); err != nil {
+		// Two processes creating the table at once can make one fail on
+		// Postgres (a duplicate type name); the table exists after that.
+		if err := g.write(ctx, PluginTable); err != nil && g.write(ctx, PluginTable) != nil {
 			return fmt.Errorf("lisa: creating table lisa_plugin: %w", err)
 		}
 		g.ready = true
