@@ -14,6 +14,10 @@ import (
 type NotifyArgs struct {
 	// Key identifies the product; it is passed to the Loader.
 	Key string `json:"key" river:"unique"`
+	// Plugin names the plugin to notify, for fleets that deliver for many
+	// (see WithClients); empty means the worker's own client. Jobs of one
+	// Key for different plugins are different jobs.
+	Plugin string `json:"plugin,omitempty" river:"unique"`
 }
 
 // Kind returns "lisa_notify", the job kind in River's tables.
@@ -41,6 +45,8 @@ func (NotifyArgs) InsertOpts() river.InsertOpts {
 type SendArgs struct {
 	// Body is the notification's JSON body, sent as is.
 	Body []byte `json:"body"`
+	// Plugin names the plugin to notify, as NotifyArgs.Plugin.
+	Plugin string `json:"plugin,omitempty"`
 }
 
 // Kind returns "lisa_send", the job kind in River's tables.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ import (
 
 // pgApp is the application's side of a Postgres test: a pool and an
 // insert-only River client.
-func pgApp(t *testing.T, dsn string) (*pgxpool.Pool, *river.Client[pgx.Tx]) {
+func pgApp(t testing.TB, dsn string) (*pgxpool.Pool, *river.Client[pgx.Tx]) {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
@@ -77,8 +78,14 @@ func TestCrashMidSend(t *testing.T) {
 		t.Fatalf("after the kill: job %+v, %v; want it left running", job, err)
 	}
 
-	startWorker(t, dsn, srv.URL, "second", "-job-timeout", "2s", "-rescue-after", "3s")
-	waitFor(t, 90*time.Second, "the notification delivered after the crash", func() bool { return len(fake.Received()) > 0 })
+	// Short settings by default; LISARIVER_CRASH_SETTINGS="30s 45s" measures
+	// another JobTimeout and RescueStuckJobsAfter.
+	jobTimeout, rescueAfter := "2s", "3s"
+	if s := strings.Fields(os.Getenv("LISARIVER_CRASH_SETTINGS")); len(s) == 2 {
+		jobTimeout, rescueAfter = s[0], s[1]
+	}
+	startWorker(t, dsn, srv.URL, "second", "-job-timeout", jobTimeout, "-rescue-after", rescueAfter)
+	waitFor(t, 5*time.Minute, "the notification delivered after the crash", func() bool { return len(fake.Received()) > 0 })
 	delivered := time.Since(killed)
 	job := waitJob(t, rc, res.Job.ID, rivertype.JobStateCompleted)
 
@@ -92,5 +99,6 @@ func TestCrashMidSend(t *testing.T) {
 	if len(job.Errors) == 0 || !strings.Contains(job.Errors[0].Error, "rescued") {
 		t.Errorf("job errors %+v, want the rescue recorded", job.Errors)
 	}
-	t.Logf("crash: delivered %s after SIGKILL (rescue after 3s, plus the dead leader's lease), in attempt %d", delivered.Round(100*time.Millisecond), job.Attempt)
+	t.Logf("crash: delivered %s after SIGKILL (job timeout %s, rescue after %s, plus the dead leader's lease), in attempt %d",
+		delivered.Round(100*time.Millisecond), jobTimeout, rescueAfter, job.Attempt)
 }

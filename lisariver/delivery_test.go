@@ -10,7 +10,9 @@ import (
 
 	"github.com/hello-lisa/lisa-go"
 	"github.com/hello-lisa/lisa-go/lisariver"
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -23,7 +25,7 @@ func TestTransactional(t *testing.T) {
 func testTransactional[TTx any](t *testing.T, b *backend[TTx]) {
 	ctx := context.Background()
 	srv, c := newLisa(t)
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, b.load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load)))
 
 	if _, err := b.update(ctx, "rolled-back", payload("rolled-back", 1), lisariver.NotifyArgs{Key: "rolled-back"}, false); err != nil {
 		t.Fatal(err)
@@ -56,7 +58,7 @@ func TestCoalescing(t *testing.T) {
 // Ten committed updates while the job waits are one send of the latest state.
 func testCoalescing[TTx any](t *testing.T, b *backend[TTx]) {
 	srv, c := newLisa(t)
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, b.load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load)))
 	first := mustUpdate(t, b, "p1", 1)
 	for v := 2; v <= 10; v++ {
 		if res := mustUpdate(t, b, "p1", v); !res.UniqueSkippedAsDuplicate || res.Job.ID != first.Job.ID {
@@ -113,7 +115,7 @@ func testUpdateWhileRunning[TTx any](t *testing.T, newBackend func(*testing.T) *
 			once.Do(func() { close(loaded); <-release })
 			return p, err
 		}
-		rc := riverClient(t, b, notifyWorkers(c, worker(c, load)))
+		rc := riverClient(t, b, notifyWorkers(t, c, worker(c, load)))
 		job := mustUpdate(t, b, "p1", 1)
 		start(t, rc)
 
@@ -142,7 +144,7 @@ func testUpdateWhileRunning[TTx any](t *testing.T, newBackend func(*testing.T) *
 	})
 	t.Run("Worker delivers it", func(t *testing.T) {
 		got := run(t, func(c *lisa.Client, l lisariver.Loader) river.Worker[lisariver.NotifyArgs] {
-			return lisariver.NewWorker(c, l)
+			return newWorker(t, c, l)
 		})
 		if want := []string{payload("p1", 1), payload("p1", 2)}; !slices.Equal(got, want) {
 			t.Fatalf("server received %q, want %q", got, want)
@@ -151,8 +153,67 @@ func testUpdateWhileRunning[TTx any](t *testing.T, newBackend func(*testing.T) *
 }
 
 func TestUpdateDuringSecondLoad(t *testing.T) {
+	// On SQLite the worker completes the job in a transaction and loads the
+	// payload a second time; on Postgres it completes the job only if its
+	// row is unchanged, and the narrowest window is an update whose
+	// transaction is still open when the job completes.
 	t.Run("sqlite", func(t *testing.T) { testUpdateDuringSecondLoad(t, newSQLite(t)) })
-	t.Run("postgres", func(t *testing.T) { testUpdateDuringSecondLoad(t, newPostgres(t)) })
+	t.Run("postgres update open while the job completes", testUpdateOpenWhileCompleting)
+}
+
+// An update whose transaction inserted its job (skipped as a duplicate of
+// the running job) and is still open when the job, its notification
+// accepted, completes: the completion waits for it and the job runs again
+// with the update's state.
+func testUpdateOpenWhileCompleting(t *testing.T) {
+	ctx := context.Background()
+	pool, app := pgApp(t, postgresDSN(t))
+	b := &backend[pgx.Tx]{driver: riverpgxv5.New(pool),
+		load: rawLoader(func(ctx context.Context, key string) (string, error) {
+			var p string
+			err := pool.QueryRow(ctx, `SELECT payload FROM products WHERE id = $1`, key).Scan(&p)
+			return p, err
+		})}
+	srv, c := newLisa(t)
+	loaded, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	load := func(ctx context.Context, key string) (any, error) {
+		p, err := b.load(ctx, key)
+		once.Do(func() { close(loaded); <-release })
+		return p, err
+	}
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, load)))
+	if _, err := updateProduct(ctx, pool, app, "p1", payload("p1", 1), lisariver.NotifyArgs{Key: "p1"}, true); err != nil {
+		t.Fatal(err)
+	}
+	start(t, rc)
+	select {
+	case <-loaded:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the job did not start")
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE products SET payload = $2 WHERE id = $1`, "p1", payload("p1", 2)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := app.InsertTx(ctx, tx, lisariver.NotifyArgs{Key: "p1"}, nil)
+	if err != nil || !res.UniqueSkippedAsDuplicate {
+		t.Fatalf("insert while running: %+v, %v; want it skipped as a duplicate", res, err)
+	}
+	close(release)
+	waitFor(t, 20*time.Second, "the first notification", func() bool { return len(srv.Received()) == 1 })
+	time.Sleep(200 * time.Millisecond) // the job completes meanwhile, waiting for tx
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "no job waiting", func() bool { return settled(t, rc) })
+	if got, want := bodies(srv), []string{payload("p1", 1), payload("p1", 2)}; !slices.Equal(got, want) {
+		t.Errorf("server received %q, want %q", got, want)
+	}
 }
 
 // An update committed after the worker's second load, while its job is
@@ -183,7 +244,7 @@ func testUpdateDuringSecondLoad[TTx any](t *testing.T, b *backend[TTx]) {
 		}
 		return p, err
 	}
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, load)))
 	mustUpdate(t, b, "p1", 1)
 	start(t, rc)
 
@@ -216,7 +277,7 @@ func TestSendArgsByteExact(t *testing.T) {
 func testSendArgsByteExact[TTx any](t *testing.T, b *backend[TTx]) {
 	ctx := context.Background()
 	srv, c := newLisa(t)
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, b.load)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, b.load)))
 	body := []byte("{ \"z\": 1,\n  \"a\": [1.50, 2e3],  \"price\": 19.990, \"name\": \"caf\\u00e9 \u00e9\", \"a\": \"dup\" }")
 	for i := 0; i < 3; i++ {
 		if _, err := rc.Insert(ctx, lisariver.SendArgs{Body: body}, nil); err != nil {

@@ -43,8 +43,13 @@ func ExampleNewWorker() {
 		err := db.QueryRowContext(ctx, `SELECT price FROM products WHERE id = ?`, id).Scan(&price)
 		return map[string]any{"productId": id, "price": price}, err
 	}
+	worker, err := lisariver.NewWorker(client, load)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, lisariver.NewWorker(client, load))
+	river.AddWorker(workers, worker)
 	riverClient, err := river.NewClient(driver, &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
 		Workers: workers,

@@ -36,7 +36,7 @@ type backend[TTx any] struct {
 }
 
 // newLisa returns a lisatest server and a client for it that retries fast.
-func newLisa(t *testing.T, opts ...lisa.Option) (*lisatest.Server, *lisa.Client) {
+func newLisa(t testing.TB, opts ...lisa.Option) (*lisatest.Server, *lisa.Client) {
 	t.Helper()
 	srv := lisatest.NewServer(pluginID, apiKey, secret)
 	t.Cleanup(srv.Close)
@@ -50,7 +50,7 @@ func newLisa(t *testing.T, opts ...lisa.Option) (*lisatest.Server, *lisa.Client)
 
 // riverClient returns a River client working the default queue with the
 // given workers; start it with start.
-func riverClient[TTx any](t *testing.T, b *backend[TTx], workers *river.Workers) *river.Client[TTx] {
+func riverClient[TTx any](t testing.TB, b *backend[TTx], workers *river.Workers) *river.Client[TTx] {
 	t.Helper()
 	rc, err := river.NewClient(b.driver, &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
@@ -65,7 +65,7 @@ func riverClient[TTx any](t *testing.T, b *backend[TTx], workers *river.Workers)
 	return rc
 }
 
-func start[TTx any](t *testing.T, rc *river.Client[TTx]) {
+func start[TTx any](t testing.TB, rc *river.Client[TTx]) {
 	t.Helper()
 	if err := rc.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -80,11 +80,26 @@ func start[TTx any](t *testing.T, rc *river.Client[TTx]) {
 }
 
 // notifyWorkers registers w for NotifyArgs and a SendWorker for SendArgs.
-func notifyWorkers(c *lisa.Client, w river.Worker[lisariver.NotifyArgs]) *river.Workers {
+func notifyWorkers(t testing.TB, c *lisa.Client, w river.Worker[lisariver.NotifyArgs], opts ...lisariver.Option) *river.Workers {
+	t.Helper()
+	sw, err := lisariver.NewSendWorker(c, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, w)
-	river.AddWorker(workers, lisariver.NewSendWorker(c))
+	river.AddWorker(workers, sw)
 	return workers
+}
+
+// newWorker is lisariver.NewWorker, failing the test on an error.
+func newWorker(t testing.TB, c *lisa.Client, load lisariver.Loader, opts ...lisariver.Option) *lisariver.Worker {
+	t.Helper()
+	w, err := lisariver.NewWorker(c, load, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // mustUpdate commits an update of key with its NotifyArgs job.
@@ -111,7 +126,7 @@ func bodies(srv *lisatest.Server) []string {
 }
 
 // waitFor polls cond every 10 ms until it holds, failing after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -123,7 +138,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // settled reports whether no lisa job waits or runs.
-func settled[TTx any](t *testing.T, rc *river.Client[TTx]) bool {
+func settled[TTx any](t testing.TB, rc *river.Client[TTx]) bool {
 	t.Helper()
 	res, err := rc.JobList(context.Background(), river.NewJobListParams().
 		Kinds("lisa_notify", "lisa_send").

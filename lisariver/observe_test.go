@@ -14,25 +14,25 @@ import (
 
 // The README's query for cancelled jobs runs on Postgres and says why.
 func TestReadmeCancelledQuery(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(readme), "## Durable delivery: lisariver")
+	_, section, ok := strings.Cut(string(readme), "## Seeing what was cancelled")
 	if !ok {
-		t.Fatal("README has no lisariver section")
+		t.Fatal("README has no section on cancelled jobs")
 	}
 	_, block, ok := strings.Cut(section, "```sql\n")
 	query, _, ok2 := strings.Cut(block, "```")
 	if !ok || !ok2 {
-		t.Fatal("the lisariver section has no sql block")
+		t.Fatal("that section has no sql block")
 	}
 
 	ctx := context.Background()
 	pool, _ := pgApp(t, postgresDSN(t))
 	_, c := newLisa(t)
 	b := &backend[pgx.Tx]{driver: riverpgxv5.New(pool)}
-	rc := riverClient(t, b, notifyWorkers(c, lisariver.NewWorker(c, nil)))
+	rc := riverClient(t, b, notifyWorkers(t, c, newWorker(t, c, func(context.Context, string) (any, error) { return nil, nil })))
 	res, err := rc.Insert(ctx, lisariver.SendArgs{Body: []byte(`{"price":`)}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -9,28 +9,51 @@ import (
 	"github.com/riverqueue/river"
 )
 
-// outcome turns the error of a Send into what River should do with the job:
+// outcome turns the error of a Send into what River should do with the job,
+// once fleet.end has handled the answers that concern the whole plugin (a
+// 401, 403 or 404 pauses it; a 429 or 503 with Retry-After pauses it for that
+// long; in both cases the job is snoozed, never cancelled):
 //
 //   - nil: done;
-//   - 429 or 503 with a Retry-After the client did not wait out: snooze for
-//     that long (a snooze does not use up an attempt);
-//   - anything worth trying again (lisa.IsRetryable), and a context that
-//     ended (a shutdown or the job's timeout): the error, so that River
-//     retries with its backoff;
-//   - anything else (400, 401, 413, other answers, invalid or oversize
-//     payloads): cancel, never retried, with the error kept on the job.
+//   - an answer about this one payload (400, 413, 422) or a payload that
+//     can never be sent (invalid, oversize): cancel, with the error kept on
+//     the job;
+//   - anything else (5xx, 429 without Retry-After, transport errors, a
+//     context that ended, other answers): the error, so that River retries
+//     with its backoff.
 func outcome(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
+	if payloadRejected(err) && ctx.Err() == nil {
+		return river.JobCancel(err)
+	}
+	return err
+}
+
+// payloadRejected reports whether err is about one payload only: LiSA
+// rejected it (400, 413, 422) or it could not be sent at all.
+func payloadRejected(err error) bool {
+	if errors.Is(err, lisa.ErrInvalidPayload) || errors.Is(err, lisa.ErrPayloadTooLarge) {
+		return true
+	}
 	var apiErr *lisa.APIError
-	if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 &&
-		(apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode == http.StatusServiceUnavailable) {
-		return river.JobSnooze(apiErr.RetryAfter)
-	}
-	if lisa.IsRetryable(err) || ctx.Err() != nil ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return river.JobCancel(err)
+	return errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusBadRequest ||
+		apiErr.StatusCode == http.StatusUnprocessableEntity)
+}
+
+// failsEveryRequest reports whether err is an answer that fails every
+// request of the plugin the same way: a 401, 403 or 404 (wrong key or
+// secret, missing scope, wrong plugin id). It does what the core's
+// lisa.FailsEveryRequest will do, and gives way to it once that exists.
+func failsEveryRequest(err error) bool {
+	var apiErr *lisa.APIError
+	return errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized ||
+		apiErr.StatusCode == http.StatusForbidden || apiErr.StatusCode == http.StatusNotFound)
+}
+
+// isRetryAfterStatus reports whether a Retry-After on an answer of this
+// status asks for a wait (429, 503).
+func isRetryAfterStatus(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
 }

@@ -32,14 +32,26 @@ func TestOutcomes(t *testing.T) {
 		attempt  int    // the job's attempt count afterwards; -1: any
 		errText  string // in the job's last error ("" for none)
 		requests int    // requests the server got
-		snooze   time.Duration
+		// the snooze's bounds: from the job's start to its new schedule
+		snoozeMin, snoozeMax time.Duration
 	}{
 		{name: "202 completes", args: lisariver.NotifyArgs{Key: "p1"},
 			state: rivertype.JobStateCompleted, attempt: 1, requests: 1},
 		{name: "400 cancels", fault: &lisatest.Fault{Status: 400}, args: lisariver.NotifyArgs{Key: "p1"},
 			state: rivertype.JobStateCancelled, attempt: 1, errText: "400 Bad Request", requests: 1},
-		{name: "401 cancels", fault: &lisatest.Fault{Status: 401}, args: lisariver.SendArgs{Body: []byte(`{"a":1}`)},
-			state: rivertype.JobStateCancelled, attempt: 1, errText: "401 Unauthorized", requests: 1},
+		// An answer that fails every request of the plugin keeps the job:
+		// it waits for the next probe of the plugin's credentials.
+		{name: "401 snoozes until the next probe", fault: &lisatest.Fault{Status: 401}, args: lisariver.SendArgs{Body: []byte(`{"a":1}`)},
+			state: rivertype.JobStateScheduled, attempt: 0, requests: 1,
+			snoozeMin: lisariver.DefaultProbeInterval, snoozeMax: lisariver.DefaultProbeInterval * 11 / 10},
+		{name: "403 snoozes until the next probe", fault: &lisatest.Fault{Status: 403}, args: lisariver.NotifyArgs{Key: "p1"},
+			state: rivertype.JobStateScheduled, attempt: 0, requests: 1,
+			snoozeMin: lisariver.DefaultProbeInterval, snoozeMax: lisariver.DefaultProbeInterval * 11 / 10},
+		{name: "404 snoozes until the next probe", fault: &lisatest.Fault{Status: 404}, args: lisariver.NotifyArgs{Key: "p1"},
+			state: rivertype.JobStateScheduled, attempt: 0, requests: 1,
+			snoozeMin: lisariver.DefaultProbeInterval, snoozeMax: lisariver.DefaultProbeInterval * 11 / 10},
+		{name: "422 cancels", fault: &lisatest.Fault{Status: 422}, args: lisariver.NotifyArgs{Key: "p1"},
+			state: rivertype.JobStateCancelled, attempt: 1, errText: "422", requests: 1},
 		{name: "413 answer cancels", fault: &lisatest.Fault{Status: 413}, args: lisariver.SendArgs{Body: []byte(`{"a":1}`)},
 			state: rivertype.JobStateCancelled, attempt: 1, errText: "413", requests: 1},
 		{name: "oversize body cancels unsent", args: lisariver.SendArgs{Body: oversize},
@@ -53,12 +65,19 @@ func TestOutcomes(t *testing.T) {
 			state: rivertype.JobStateCancelled, attempt: 1, errText: "payload is nil", requests: 0},
 		{name: "empty key cancels", args: lisariver.NotifyArgs{},
 			state: rivertype.JobStateCancelled, attempt: 1, errText: "Key is empty", requests: 0},
-		{name: "429 with a long Retry-After snoozes", fault: &lisatest.Fault{Status: 429, RetryAfter: "3600"},
+		// A Retry-After snoozes the job for that long, never longer than
+		// MaxSnooze: 99999999999 s would be the year 5138, and 1500 (which
+		// one LiSA page calls milliseconds) is read as seconds, as RFC 9110
+		// and the core read it, and bounded too.
+		{name: "429 with Retry-After 99999999999 snoozes at most MaxSnooze", fault: &lisatest.Fault{Status: 429, RetryAfter: "99999999999"},
 			args:  lisariver.NotifyArgs{Key: "p1"},
-			state: rivertype.JobStateScheduled, attempt: 0, requests: 1, snooze: time.Hour},
-		{name: "503 with a Retry-After snoozes", fault: &lisatest.Fault{Status: 503, RetryAfter: "600"},
+			state: rivertype.JobStateScheduled, attempt: 0, requests: 1, snoozeMin: lisariver.MaxSnooze, snoozeMax: lisariver.MaxSnooze},
+		{name: "429 with Retry-After 1500 snoozes at most MaxSnooze", fault: &lisatest.Fault{Status: 429, RetryAfter: "1500"},
 			args:  lisariver.SendArgs{Body: []byte(`{"a":1}`)},
-			state: rivertype.JobStateScheduled, attempt: 0, requests: 1, snooze: 10 * time.Minute},
+			state: rivertype.JobStateScheduled, attempt: 0, requests: 1, snoozeMin: lisariver.MaxSnooze, snoozeMax: lisariver.MaxSnooze},
+		{name: "503 with a Retry-After over the client's wait snoozes for it", fault: &lisatest.Fault{Status: 503, RetryAfter: "100"},
+			args:  lisariver.SendArgs{Body: []byte(`{"a":1}`)},
+			state: rivertype.JobStateScheduled, attempt: 0, requests: 1, snoozeMin: 100 * time.Second, snoozeMax: 110 * time.Second},
 		// River retries a second later; the scripted fault is gone by then.
 		{name: "500 is retried by River", fault: &lisatest.Fault{Status: 500}, args: lisariver.NotifyArgs{Key: "p1"},
 			state: rivertype.JobStateCompleted, attempt: 2, errText: "500 Internal Server Error", requests: 2},
@@ -90,11 +109,11 @@ func TestOutcomes(t *testing.T) {
 			if tc.load != nil {
 				load = tc.load
 			}
-			w := lisariver.NewWorker(c, load)
+			w := newWorker(t, c, load)
 			if tc.nilWork {
 				w = &lisariver.Worker{}
 			}
-			rc := riverClient(t, b, notifyWorkers(c, w))
+			rc := riverClient(t, b, notifyWorkers(t, c, w))
 			if _, err := b.update(ctx, "p1", payload("p1", 1), nil, true); err != nil {
 				t.Fatal(err)
 			}
@@ -117,9 +136,14 @@ func TestOutcomes(t *testing.T) {
 			case tc.errText != "" && !strings.Contains(job.Errors[0].Error, tc.errText):
 				t.Errorf("job error %q, want it to contain %q", job.Errors[0].Error, tc.errText)
 			}
-			if tc.snooze > 0 {
-				if d := job.ScheduledAt.Sub(before); d < tc.snooze-time.Minute || d > tc.snooze+time.Minute {
-					t.Errorf("scheduled %s from now, want about %s", d.Round(time.Second), tc.snooze)
+			if tc.snoozeMax > 0 {
+				from := before
+				if job.AttemptedAt != nil {
+					from = *job.AttemptedAt
+				}
+				// The job ran for a few milliseconds before it snoozed.
+				if d := job.ScheduledAt.Sub(from); d < tc.snoozeMin || d > tc.snoozeMax+2*time.Second {
+					t.Errorf("snoozed for %s, want %s to %s", d.Round(time.Millisecond), tc.snoozeMin, tc.snoozeMax)
 				}
 			}
 			if n, _ := srv.Counts(); n != tc.requests {

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 // postgresDSN returns the URL of a new database with River migrated and a
 // products table, dropped when the test ends. Without Postgres it skips the
 // test, or fails it when CI is set.
-func postgresDSN(t *testing.T) string {
+func postgresDSN(t testing.TB) string {
 	t.Helper()
 	cluster.once.Do(func() { cluster.err = startCluster() })
 	if cluster.err != nil {

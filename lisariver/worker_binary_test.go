@@ -33,6 +33,14 @@ type workerProcess struct {
 // when its standard input closes, as when this process dies.
 func startWorker(t *testing.T, dsn, url, name string, flags ...string) *workerProcess {
 	t.Helper()
+	return startWorkerEnv(t, nil, dsn, url, name, flags...)
+}
+
+// startWorkerEnv is startWorker with more environment variables, which
+// override the default credentials (LISA_SECRET=… for a wrong secret,
+// LISA_PLUGINS for more plugins).
+func startWorkerEnv(t *testing.T, env []string, dsn, url, name string, flags ...string) *workerProcess {
+	t.Helper()
 	workerBinary.once.Do(func() {
 		workerBinary.path = filepath.Join(cluster.dir, "testworker")
 		out, err := exec.Command("go", "build", "-o", workerBinary.path, "./internal/testworker").CombinedOutput()
@@ -45,7 +53,7 @@ func startWorker(t *testing.T, dsn, url, name string, flags ...string) *workerPr
 	}
 	args := append([]string{"-dsn", dsn, "-url", url, "-name", name}, flags...)
 	cmd := exec.Command(workerBinary.path, args...)
-	cmd.Env = append(os.Environ(), "LISA_PLUGIN_ID="+pluginID, "LISA_API_KEY="+apiKey, "LISA_SECRET="+secret)
+	cmd.Env = append(append(os.Environ(), "LISA_PLUGIN_ID="+pluginID, "LISA_API_KEY="+apiKey, "LISA_SECRET="+secret), env...)
 	cmd.Stderr = &testWriter{t: t, prefix: name + ": "}
 	if _, err := cmd.StdinPipe(); err != nil { // closed when this process ends
 		t.Fatal(err)

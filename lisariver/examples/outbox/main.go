@@ -77,9 +77,17 @@ func run(ctx context.Context) error {
 		}
 		return map[string]any{"productId": id, "price": price}, nil
 	}
+	notify, err := lisariver.NewWorker(client, load)
+	if err != nil {
+		return err
+	}
+	send, err := lisariver.NewSendWorker(client)
+	if err != nil {
+		return err
+	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, lisariver.NewWorker(client, load))
-	river.AddWorker(workers, lisariver.NewSendWorker(client))
+	river.AddWorker(workers, notify)
+	river.AddWorker(workers, send)
 	riverClient, err := river.NewClient(driver, &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
 		Workers:           workers,
