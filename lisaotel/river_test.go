@@ -42,8 +42,10 @@ func TestRiverJobSendIsLinkedToItsTransaction(t *testing.T) {
 	_, err = db.ExecContext(ctx, `CREATE TABLE products (id TEXT PRIMARY KEY, price REAL NOT NULL)`)
 	require.NoError(t, err)
 
+	worker, err := lisariver.NewSendWorker(r.client)
+	require.NoError(t, err)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, lisariver.NewSendWorker(r.client))
+	river.AddWorker(workers, worker)
 	rc, err := river.NewClient(driver, &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
 		Workers:           workers,

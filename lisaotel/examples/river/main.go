@@ -87,8 +87,12 @@ func run(out io.Writer) error {
 		return err
 	}
 
+	worker, err := lisariver.NewSendWorker(client)
+	if err != nil {
+		return err
+	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, lisariver.NewSendWorker(client))
+	river.AddWorker(workers, worker)
 	rc, err := river.NewClient(driver, &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
 		Workers: workers,
