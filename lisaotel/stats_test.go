@@ -60,7 +60,7 @@ func TestObserveClient(t *testing.T) {
 func TestObserveQueue(t *testing.T) {
 	r := newRig(t, []lisa.Option{lisa.WithConcurrency(1), lisa.WithMaxRetries(0)})
 	var spill bytes.Buffer
-	q, err := lisa.NewQueue(r.client, lisa.QueueOptions{Spill: &spill})
+	q, err := lisa.NewQueue(r.client, lisa.QueueOptions{Workers: 1, Spill: &spill})
 	require.NoError(t, err)
 	reg, err := lisaotel.ObserveQueue(q, r.opts...)
 	require.NoError(t, err)

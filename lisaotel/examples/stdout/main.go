@@ -128,7 +128,6 @@ func send(out io.Writer) error {
 	srv.Script(lisatest.Fault{}, lisatest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "0"})
 
 	client, err := lisa.NewClient(pluginID, apiKey, secret, lisa.WithBaseURL(srv.URL),
-		lisa.WithConcurrency(1), // one Queue worker, so that updates coalesce behind a send
 		lisaotel.ClientOption()) // lisaotel: spans and metrics of every send
 	if err != nil {
 		return err
@@ -156,7 +155,7 @@ func send(out io.Writer) error {
 	}
 
 	fmt.Fprintln(out, "\n3. Two updates of one product through a Queue: one send, linked to both Enqueue calls")
-	q, err := lisa.NewQueue(client, lisa.QueueOptions{})
+	q, err := lisa.NewQueue(client, lisa.QueueOptions{Workers: 1}) // one worker: updates coalesce behind a send
 	if err != nil {
 		return err
 	}
