@@ -3,7 +3,6 @@ package lisa
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,20 +42,16 @@ type QueueOptions struct {
 	// Stats().OnResultPanics and reported by Close. OnResult must not call
 	// Flush or Close, nor runtime.Goexit.
 	OnResult func(Result)
-	// Spill receives every payload that was taken but not delivered, one
-	// line each in NDJSON, so that `lisa send -ndjson FILE` can send them
-	// again: payloads that failed with a retryable error after the client's
-	// retries (see IsRetryable), that were waiting when the queue stopped,
-	// and that Close could not deliver. A payload refused for itself (400,
-	// 413, 422) is reported only. A keyed payload is not spilled when a
-	// newer payload for its key was enqueued meanwhile: the newer state is
-	// sent or spilled instead, so a redelivery cannot overwrite it.
-	//
-	// Each line holds the exact bytes that were sent, except that a body
-	// with line breaks is written compacted. Writes come from one
-	// goroutine, one Write call per line. A write error is joined to that
-	// payload's Result.Err and counted in Stats; a write that blocks holds
-	// Close up. Nil: nothing is spilled.
+	// Spill receives, as one NDJSON line of its exact bytes (compacted if
+	// it had line breaks), every payload taken but not delivered, for `lisa
+	// send -ndjson FILE` to send again: those that failed with a retryable
+	// error (IsRetryable), that got or waited behind the answer that
+	// stopped the queue, and that Close could not deliver. A payload
+	// refused for itself (400, 413, 422) is reported only, and a keyed one
+	// whose key has a newer payload is not spilled: the newer state is.
+	// Writes come from one goroutine, one Write call per line; a write error
+	// is joined to the payload's Result.Err and counted in Stats, and a
+	// write that blocks holds Close up. Nil: nothing is spilled.
 	Spill io.Writer
 }
 
@@ -240,37 +235,6 @@ func (q *Queue) enqueue(ctx context.Context, method, key string, payload any) er
 			q.stats.Full++
 			return fmt.Errorf("%w: waited for room until the context ended: %w", ErrQueueFull, ctx.Err())
 		}
-	}
-}
-
-// hasRoom reports whether a body of size bytes fits: what waits to be sent
-// and what waits for OnResult count. q.mu is held.
-func (q *Queue) hasRoom(size int) bool {
-	return q.line.items+q.resultItems < q.opts.MaxItems &&
-		q.line.bytes+q.resultBytes+int64(size) <= q.opts.MaxBytes
-}
-
-// firstByte is the address of a []byte or json.RawMessage payload's first
-// byte, or nil.
-func firstByte(payload any) *byte {
-	switch p := payload.(type) {
-	case []byte:
-		if len(p) > 0 {
-			return &p[0]
-		}
-	case json.RawMessage:
-		if len(p) > 0 {
-			return &p[0]
-		}
-	}
-	return nil
-}
-
-// signalRoom wakes the Enqueue calls waiting for room. q.mu is held.
-func (q *Queue) signalRoom() {
-	if q.room != nil {
-		close(q.room)
-		q.room = nil
 	}
 }
 

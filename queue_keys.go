@@ -1,5 +1,7 @@
 package lisa
 
+import "encoding/json"
+
 // line holds the payloads of a Queue waiting to be sent, oldest first, and
 // coalesces them by key: a key has at most one payload waiting and one in
 // flight. It is guarded by the queue's mutex.
@@ -148,4 +150,35 @@ func (l *line) drain() []*item {
 	}
 	l.items, l.bytes = 0, 0
 	return out
+}
+
+// hasRoom reports whether a body of size bytes fits: what waits to be sent
+// and what waits for OnResult count. q.mu is held.
+func (q *Queue) hasRoom(size int) bool {
+	return q.line.items+q.resultItems < q.opts.MaxItems &&
+		q.line.bytes+q.resultBytes+int64(size) <= q.opts.MaxBytes
+}
+
+// firstByte is the address of a []byte or json.RawMessage payload's first
+// byte, or nil.
+func firstByte(payload any) *byte {
+	switch p := payload.(type) {
+	case []byte:
+		if len(p) > 0 {
+			return &p[0]
+		}
+	case json.RawMessage:
+		if len(p) > 0 {
+			return &p[0]
+		}
+	}
+	return nil
+}
+
+// signalRoom wakes the Enqueue calls waiting for room. q.mu is held.
+func (q *Queue) signalRoom() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
 }
