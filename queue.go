@@ -9,9 +9,8 @@ import (
 	"sync"
 )
 
-// QueueOptions configures a Queue. The zero value is usable: defaults apply,
-// and results and undelivered payloads go nowhere but Stats and Close's
-// error.
+// QueueOptions configures a Queue. The zero value is usable: defaults
+// apply, and results go nowhere but Stats and Close's error.
 type QueueOptions struct {
 	// Workers is how many payloads are sent at once, from 1 to 1024; 0
 	// means 4. The client's own transport must have as many connections:
