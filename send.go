@@ -205,6 +205,14 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	req, info := a.observeAttemptStart(req)
 	ctx, cancel := context.WithTimeoutCause(req.Context(), a.c.cfg.timeout, errAttemptTimedOut)
 	a.endAttempt = cancel
+	if info != nil { // a transport that panics still ends the attempt for the observer
+		defer func() {
+			if v := recover(); v != nil {
+				a.observeAttemptDone(req.Context(), info, nil, fmt.Errorf("lisa: panic in the transport: %v", v))
+				panic(v)
+			}
+		}()
+	}
 	resp, err := a.c.transport.RoundTrip(req.WithContext(ctx))
 	if err == nil && resp == nil { // a RoundTripper breaking its contract
 		err = fmt.Errorf("lisa: RoundTripper %T returned a nil *http.Response with a nil error", a.c.transport)

@@ -3,7 +3,6 @@ package lisaotel
 import (
 	"context"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,12 +275,12 @@ func (o *observer) endpointOf(a *lisa.AttemptInfo) *endpoint {
 	if e := o.last.Load(); e != nil && e.method == a.Method && e.host == a.URL.Host && e.path == a.URL.Path {
 		return e
 	}
-	e := &endpoint{method: a.Method, host: a.URL.Host, path: a.URL.Path, spanName: spanName(a.Method, a.URL.Path)}
+	e := &endpoint{method: a.Method, host: a.URL.Host, path: a.URL.Path, spanName: spanName(a.Method)}
 	e.attrs = append([]attribute.KeyValue{
 		semconv.HTTPRequestMethodKey.String(a.Method),
 		semconv.ServerAddress(a.URL.Hostname()),
 		semconv.ServerPort(port(a.URL.Port(), a.URL.Scheme)),
-		semconv.URLTemplate(template(a.URL.Path)),
+		semconv.URLTemplate(urlTemplate),
 	}, o.attrs...)
 	e.start = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(e.attrs...)}
 	o.last.Store(e)
@@ -294,22 +293,14 @@ func (o *observer) with(kv attribute.KeyValue) []attribute.KeyValue {
 }
 
 // spanName is "{method} {url.template}", as the conventions name an HTTP
-// client span.
-func spanName(method, path string) string {
-	if t := template(path); method != "POST" || t != urlTemplate {
-		return method + " " + t
+// client span. The template is the endpoint's, without any path prefix of
+// the base URL (lisa.WithBaseURL): a prefix may hold a per-tenant token,
+// and would multiply the span names and the metric's series.
+func spanName(method string) string {
+	if method != "POST" {
+		return method + " " + urlTemplate
 	}
 	return attemptSpanName
-}
-
-// template is the endpoint's path with the plugin id replaced, keeping any
-// prefix of the base URL (lisa.WithBaseURL).
-func template(path string) string {
-	i := strings.LastIndex(path, "/plugin-notifications/")
-	if i <= 0 {
-		return urlTemplate
-	}
-	return path[:i] + urlTemplate
 }
 
 // port is the URL's port, or the scheme's.

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"strings"
 )
 
@@ -47,6 +48,10 @@ type env struct {
 func main() {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, stopSignals...)
+	// A reader of stderr that goes away (`2>&1 | head`, a dropped tee) must
+	// not kill a run that holds lines: with SIGPIPE ignored the write fails
+	// instead, and the lines still go to their files.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run(env{os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv, isTerminal(os.Stderr), signals}))
 }
 

@@ -95,3 +95,46 @@ func TestSendStopsWhenTheEndpointIsDown(t *testing.T) {
 	b, _ := os.ReadFile(failed)
 	assert.Equal(t, strings.Count(string(b), "\n"), len(lines))
 }
+
+// TestSendSurvivesAStderrThatGoesAway: with stderr piped to a reader that
+// has gone (`2>&1 | head`, a tee that died), the first error line raised
+// SIGPIPE: exit 141, no -failed file, every line unaccounted for.
+func TestSendSurvivesAStderrThatGoesAway(t *testing.T) {
+	srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+	defer srv.Close()
+	faults := make([]lisatest.Fault, 300)
+	for i := range faults {
+		faults[i] = lisatest.Fault{Status: 500}
+	}
+	srv.Script(faults...)
+	input, lines := catalog(t, 300)
+	failed := filepath.Join(t.TempDir(), "failed.ndjson")
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	require.NoError(t, r.Close()) // nobody reads stderr
+	cmd := exec.Command(binary(t), "send", "-ndjson", "-retries", "0", "-failed", failed, input)
+	cmd.Env = binEnv(srv)
+	cmd.Stderr = w
+	require.NoError(t, cmd.Start())
+	require.NoError(t, w.Close())
+	waitOrKill(t, cmd, time.Minute)
+	assert.Equal(t, exitFailed, cmd.ProcessState.ExitCode(), "not killed by SIGPIPE (141)")
+	assert.ElementsMatch(t, lines, readLinesOf(t, failed), "every line kept")
+}
+
+// TestSendLetsTheSendsInFlightFinishAfterA401: a 401 cancelled the sends
+// in flight, which the server had taken: they went to -failed and were
+// sent twice on the rerun.
+func TestSendLetsTheSendsInFlightFinishAfterA401(t *testing.T) {
+	srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+	defer srv.Close()
+	slow := lisatest.Fault{Delay: 300 * time.Millisecond, Process: true}
+	srv.Script(slow, slow, slow, lisatest.Fault{Status: 401})
+	input, lines := catalog(t, 10)
+	failed := filepath.Join(t.TempDir(), "failed.ndjson")
+	code, out, errOut := runBin(t, binEnv(srv), nil, "send", "-ndjson", "-concurrency", "4", "-failed", failed, input)
+	assert.Equal(t, exitFailed, code, errOut)
+	require.Len(t, srv.Received(), 3, "the server took the three slow ones")
+	assert.Contains(t, out, "3 accepted", "the sends in flight got their answers")
+	assert.Len(t, readLinesOf(t, failed), len(lines)-3, "only what was not taken is kept for the rerun")
+}

@@ -175,8 +175,9 @@ func (s *sender) lines() error {
 		switch {
 		case failsEveryRequest(r.Err):
 			s.report.failure(where, r.Err, 1) // once: the summary says the rest
+			// No new sends; those in flight get their answers (cancelled,
+			// one the server took would be sent again on a rerun).
 			s.halt(haltEvery, r.Err)
-			cancel()
 		case noAnswer(r.Err):
 			if k, _ := s.why(); k == haltNone || k == haltDown {
 				s.report.failure(where, r.Err, perKind)
