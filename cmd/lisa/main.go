@@ -22,8 +22,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
 	"strings"
+	"syscall"
 )
 
 // Exit codes.
