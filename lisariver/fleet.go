@@ -117,9 +117,13 @@ func snooze(d time.Duration) error {
 	return river.JobSnooze(min(d, MaxSnooze))
 }
 
-// poolCheck remembers that the database pool gave a second connection while
-// one was held, as completing a NotifyArgs job on SQLite needs.
-type poolCheck struct{ ok atomic.Bool }
+// poolCheck remembers whether the database pool gave a second connection
+// while one was held, as completing a NotifyArgs job on SQLite needs: the
+// answer does not change, so each worker asks once.
+type poolCheck struct {
+	ok      atomic.Bool
+	refused atomic.Pointer[error]
+}
 
 // poolCheckTimeout is how long the check waits for a second connection.
 const poolCheckTimeout = 3 * time.Second
@@ -132,6 +136,9 @@ func (p *poolCheck) check(ctx context.Context, g *gate) error {
 	if g == nil || p.ok.Load() {
 		return nil
 	}
+	if err := p.refused.Load(); err != nil {
+		return *err
+	}
 	// A row not yet scanned holds its connection; a read takes no lock.
 	held := g.exec.QueryRow(ctx, "SELECT 1")
 	var one int
@@ -140,9 +147,11 @@ func (p *poolCheck) check(ctx context.Context, g *gate) error {
 	defer cancel()
 	if err := g.exec.QueryRow(cctx, "SELECT 1").Scan(&one); err != nil {
 		if ctx.Err() == nil && cctx.Err() != nil {
-			return errors.New("lisa: lisariver.Worker needs a database pool of at least two connections: " +
+			err := errors.New("lisa: lisariver.Worker needs a database pool of at least two connections: " +
 				"on SQLite it loads the payload again while a transaction holds one; the pool gave no second connection within " +
 				poolCheckTimeout.String() + " (use SetMaxOpenConns(2) or more, not 1)")
+			p.refused.Store(&err)
+			return err
 		}
 		return fmt.Errorf("lisa: checking the database pool: %w", err)
 	}

@@ -224,9 +224,7 @@ func (g *gate) admit(ctx context.Context, plugin string, jobID int64, limit rate
 		return admission{}, fmt.Errorf("lisa: reading the state of plugin %q: %w", plugin, err)
 	}
 	switch {
-	case pausedFor > 0 && reason == pausedProbing:
-		return admission{snooze: min(time.Second, time.Duration(pausedFor)*time.Millisecond)}, nil
-	case pausedFor > 0:
+	case pausedFor > 0: // a probe's success wakes the plugin's jobs before then
 		return admission{snooze: time.Duration(pausedFor) * time.Millisecond}, nil
 	case reason == pausedCredentials || reason == pausedProbing:
 		return g.claimProbe(ctx, plugin, probeEvery)
@@ -255,8 +253,8 @@ func (g *gate) claimProbe(ctx context.Context, plugin string, probeEvery time.Du
 	switch {
 	case err == nil:
 		return admission{probe: true}, nil
-	case isNoRows(err): // another job claimed it
-		return admission{snooze: time.Second}, nil
+	case isNoRows(err): // another job claimed it: wait for its answer, or for the next probe
+		return admission{snooze: probeEvery}, nil
 	}
 	return admission{}, fmt.Errorf("lisa: claiming a probe of plugin %q: %w", plugin, err)
 }
