@@ -24,7 +24,8 @@ refused before anything is sent: give the real path of a regular file.
 
 The run stops early, keeps every line and exits 1 in these cases; the summary says why:
   SIGINT, SIGTERM, SIGHUP  stop reading, let the sends in flight finish for -grace, then
-                           cancel them. A second signal exits at once (128+signal).
+                           cancel them. A second signal exits at once (128+signal) and
+                           names the line to send again from.
   401, 403, 404            every other line would get the same answer (wrong key or secret,
                            a missing scope, a wrong plugin id): no new line is sent.
   endpoint down            2 x -concurrency lines in a row (at least 8) got no answer at all
@@ -111,7 +112,9 @@ func cmdSend(e env, args []string) error {
 	if err := s.openOutputs(); err != nil {
 		return err
 	}
-	stop.setNote("; what was already kept is in the -failed/-rejected files (or their .partial files beside them)")
+	stop.setNote(func() string {
+		return "; what was already kept is in the -failed/-rejected files (or their .partial files beside them)"
+	})
 	if o.ndjson {
 		err = s.lines()
 	} else {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +233,62 @@ func TestHelpSaysWhatSendDoesWhenItStops(t *testing.T) {
 	}
 	_, out, _ = runBin(t, nil, nil, "help")
 	assert.Contains(t, out, "SIGHUP")
+}
+
+// TestSendASecondSignalSaysWhatToSendAgain: a second signal exits at once,
+// without waiting for the sends in flight; it said only that what was kept
+// is in -failed, while lines already read from standard input were in no
+// file. It now names the line to send again from, and every line before it
+// is accepted or kept.
+func TestSendASecondSignalSaysWhatToSendAgain(t *testing.T) {
+	srv := lisatest.NewServer(tPlugin, tKey, tSecret)
+	defer srv.Close()
+	slowly(srv, 100_000, 20*time.Millisecond)
+	lines := make([]string, 5_000)
+	var all bytes.Buffer
+	for i := range lines {
+		lines[i] = fmt.Sprintf(`{"productId":"%d"}`, i)
+		all.WriteString(lines[i] + "\n")
+	}
+	failed := filepath.Join(t.TempDir(), "failed.ndjson")
+	cmd := exec.Command(binary(t), "send", "-ndjson", "-concurrency", "4", "-failed", failed, "-")
+	cmd.Env = binEnv(srv)
+	cmd.Stdin = bytes.NewReader(all.Bytes())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool { _, acc := srv.Counts(); return acc >= 25 }, 30*time.Second, 5*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	time.Sleep(5 * time.Millisecond) // within -grace
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	waitOrKill(t, cmd, 30*time.Second)
+
+	m := regexp.MustCompile(`send stdin again from line (\d+)`).FindStringSubmatch(stderr.String())
+	require.NotNil(t, m, "the exit says where to start again:\n%s", stderr.String())
+	from, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	got, kept := bodies(srv), map[string]bool{}
+	for _, l := range readPartialOrFinal(t, failed) {
+		kept[l] = true
+	}
+	for _, l := range lines[:from-1] {
+		assert.True(t, got[l] > 0 || kept[l], "line %s is before line %d: accepted or kept", l, from)
+	}
+	assert.NotEqual(t, 0, cmd.ProcessState.ExitCode())
+}
+
+// readPartialOrFinal reads the lines of p, or of the .partial file beside
+// it that an exit at once leaves.
+func readPartialOrFinal(t *testing.T, p string) []string {
+	t.Helper()
+	if _, err := os.Stat(p); err == nil {
+		return readLinesOf(t, p)
+	}
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".partial-*"))
+	require.NoError(t, err)
+	var out []string
+	for _, m := range matches {
+		out = append(out, readLinesOf(t, m)...)
+	}
+	return out
 }

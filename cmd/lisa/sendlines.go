@@ -37,6 +37,11 @@ func (s *sender) lines() error {
 		start, startLine, advance = s.cp.Offset, s.cp.Line, s.saveCheckpoint
 	}
 	st := newSettler(start, startLine, advance)
+	s.stop.setNote(func() string { // said by an exit at once: what a rerun must send again
+		n := st.settledLines()
+		return fmt.Sprintf("; lines 1 to %d of %s are accepted or kept in the -failed/-rejected files (or their .partial files beside them); "+
+			"lines after %d that were read are not: send %s again from line %d", n, s.in.name, n, s.in.name, n+1)
+	})
 	stopProgress := s.showProgress(startLine)
 
 	var spill io.ReadWriteSeeker // oversize lines pass through a file, not memory

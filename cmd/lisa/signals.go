@@ -21,7 +21,7 @@ type stopper struct {
 	mu     sync.Mutex
 	sig    os.Signal
 	atExit []func() // run before an exit at once (restore standard input)
-	note   string   // what an exit at once leaves behind, said before it
+	note   func() string // what an exit at once leaves behind, said before it
 }
 
 // stopOnSignal starts watching e's signals; with none (in-process tests),
@@ -43,7 +43,11 @@ func (e env) stopOnSignal() *stopper {
 		for _, f := range st.atExit {
 			f()
 		}
-		fmt.Fprintf(e.stderr, "lisa: %s again: exiting now%s\n", signalName(second), st.note)
+		note := ""
+		if st.note != nil {
+			note = st.note()
+		}
+		fmt.Fprintf(e.stderr, "lisa: %s again: exiting now%s\n", signalName(second), note)
 		os.Exit(128 + signalNumber(second))
 	}()
 	return st
@@ -64,7 +68,7 @@ func (st *stopper) onExit(f func()) {
 }
 
 // setNote sets what an exit at once says it leaves behind.
-func (st *stopper) setNote(note string) {
+func (st *stopper) setNote(note func() string) {
 	st.mu.Lock()
 	st.note = note
 	st.mu.Unlock()
