@@ -20,7 +20,7 @@ type stopper struct {
 
 	mu     sync.Mutex
 	sig    os.Signal
-	atExit []func() // run before an exit at once (restore standard input)
+	atExit []func()      // run before an exit at once (restore standard input)
 	note   func() string // what an exit at once leaves behind, said before it
 }
 
