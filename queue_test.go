@@ -323,7 +323,7 @@ func TestQueueCoalescesUpdatesOfAKey(t *testing.T) {
 	srv := newGatedServer(t, testSecret, func(body string) bool { return strings.Contains(body, `"p1"`) })
 	client := newTestClient(t, srv.URL, lisa.WithConcurrency(4))
 	log := newResultLog()
-	q := newQueue(t, client, lisa.QueueOptions{OnResult: log.add})
+	q := newQueue(t, client, lisa.QueueOptions{Workers: 4, OnResult: log.add})
 	ctx := context.Background()
 
 	require.NoError(t, q.EnqueueKey(ctx, "p1", update("p1", 0)))
@@ -408,7 +408,7 @@ func TestQueueFull(t *testing.T) {
 	srv := newGatedServer(t, testSecret, holdAll)
 	client := newTestClient(t, srv.URL, lisa.WithConcurrency(1))
 	log := newResultLog()
-	q := newQueue(t, client, lisa.QueueOptions{MaxItems: 3, OnResult: log.add})
+	q := newQueue(t, client, lisa.QueueOptions{Workers: 1, MaxItems: 3, OnResult: log.add})
 	ctx := context.Background()
 
 	require.NoError(t, q.Enqueue(ctx, update("a", 0)))
