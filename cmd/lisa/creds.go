@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hello-lisa/lisa-go"
+	"github.com/hello-lisa/lisa-go/cmd/lisa/internal/inspect"
 )
 
 // credFlags are the credential flags shared by the commands. Each value
@@ -109,6 +110,12 @@ func (e env) client(c credFlags, opts ...lisa.Option) (*lisa.Client, error) {
 	cl, err := lisa.NewClient(cr.pluginID, cr.apiKey, cr.secret, append(opts, lisa.WithUserAgent("lisa-cli/"+lisa.Version))...)
 	if err != nil {
 		return nil, usageError(err)
+	}
+	if len(cr.apiKey) < inspect.MinCredentialLen || len(cr.secret) < inspect.MinCredentialLen {
+		// Every occurrence of a credential is masked in what the server
+		// echoes: one of a letter or two would mask words.
+		fmt.Fprintf(e.stderr, "lisa: warning: the API key or the secret is shorter than %d characters, too short to be real: "+
+			"messages from the server may show its letters masked\n", inspect.MinCredentialLen)
 	}
 	return cl, nil
 }

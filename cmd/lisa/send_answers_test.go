@@ -138,3 +138,16 @@ func TestSendLetsTheSendsInFlightFinishAfterA401(t *testing.T) {
 	assert.Contains(t, out, "3 accepted", "the sends in flight got their answers")
 	assert.Len(t, readLinesOf(t, failed), len(lines)-3, "only what was not taken is kept for the rerun")
 }
+
+// TestSendWarnsOfCredentialsTooShortToBeReal: with credentials of a letter
+// or two (as in a quick try), every occurrence of them in what the server
+// echoes is masked, and the messages read "[REDACTED][REDACTED]pe" with no
+// word of why.
+func TestSendWarnsOfCredentialsTooShortToBeReal(t *testing.T) {
+	input, _ := catalog(t, 1)
+	short := append(os.Environ(), "LISA_PLUGIN_ID=p", "LISA_API_KEY=k", "LISA_SECRET=s")
+	_, _, errOut := runBin(t, short, nil, "send", "-dry-run", input)
+	assert.Equal(t, 1, strings.Count(errOut, "too short to be real"), errOut)
+	_, _, errOut = runBin(t, credEnv(), nil, "send", "-dry-run", input)
+	assert.NotContains(t, errOut, "too short")
+}
