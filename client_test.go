@@ -83,7 +83,7 @@ func TestNewClientValidates(t *testing.T) {
 	}
 
 	_, err := lisa.NewClient("p", "k", "s", lisa.WithConcurrency(1024))
-	assert.NoError(t, err, "MaxConcurrency itself is allowed")
+	assert.NoError(t, err, "1024 itself is allowed")
 	for _, id := range []string{"...", ".a", "a..b", "plugin.v2"} {
 		_, err := lisa.NewClient(id, "k", "s")
 		assert.NoError(t, err, "%q is not a dot segment", id)
