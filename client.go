@@ -38,7 +38,6 @@ type Client struct {
 	// even through reflection, so the credentials cannot be printed.
 	creds     func() credentials
 	signer    *Signer
-	userAgent string
 	transport http.RoundTripper // shared by every Send
 	jar       http.CookieJar    // from WithHTTPClient
 	logger    *slog.Logger
@@ -119,21 +118,20 @@ func NewClient(pluginID, apiKey, secret string, opts ...Option) (*Client, error)
 		return nil, errors.New("lisa: base URL and pluginID do not make a valid URL")
 	}
 	c := &Client{
-		endpoint:  endpoint,
-		url:       u,
-		pluginID:  pluginID,
-		creds:     func() credentials { return creds },
-		signer:    NewSigner([]byte(secret)),
-		userAgent: userAgent(cfg.userAgent),
-		logger:    cfg.logger,
-		observer:  cfg.observer,
-		throttle:  newThrottle(cfg),
-		stats:     &clientStats{},
-		cfg:       cfg,
-		jitter:    rand.Int64N,
+		endpoint: endpoint,
+		url:      u,
+		pluginID: pluginID,
+		creds:    func() credentials { return creds },
+		signer:   NewSigner([]byte(secret)),
+		logger:   cfg.logger,
+		observer: cfg.observer,
+		throttle: newThrottle(cfg),
+		stats:    &clientStats{},
+		cfg:      cfg,
+		jitter:   rand.Int64N,
 	}
 	c.fixedHeader.contentType = []string{"application/json"}
-	c.fixedHeader.userAgent = []string{c.userAgent}
+	c.fixedHeader.userAgent = []string{userAgent(cfg.userAgent)}
 	if cfg.retryBudget > 0 {
 		c.budget = newRetryBudget(cfg.retryBudget)
 	}

@@ -65,8 +65,8 @@ type QueueOptions struct {
 // it, so the last state enqueued is the last one sent. A key keeps its place
 // in line while it is replaced, so a key updated continuously is still sent.
 //
-// Every payload taken gets exactly one result (QueueOptions.OnResult), and
-// every payload not delivered is written to QueueOptions.Spill. After an
+// Every payload taken gets exactly one result (QueueOptions.OnResult); one
+// not delivered that may go through later is written to QueueOptions.Spill. After an
 // answer that FailsEveryRequest (401, 403, 404) the queue stops sending:
 // what waits is reported and spilled, and Enqueue returns an error matching
 // that answer.

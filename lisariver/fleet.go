@@ -89,7 +89,7 @@ func (f *fleet) end(ctx context.Context, d *delivery, err error) error {
 		if d.probe { // the credentials work again
 			_ = d.gate.resume(gctx, d.plugin) // on failure the next probe resumes
 		}
-	case failsEveryRequest(err):
+	case lisa.FailsEveryRequest(err):
 		if d.gate != nil {
 			// Were the pause not recorded, the next job would find out
 			// with one more request: the job is kept either way.

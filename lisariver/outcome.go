@@ -34,22 +34,8 @@ func outcome(ctx context.Context, err error) error {
 // payloadRejected reports whether err is about one payload only: LiSA
 // rejected it (400, 413, 422) or it could not be sent at all.
 func payloadRejected(err error) bool {
-	if errors.Is(err, lisa.ErrInvalidPayload) || errors.Is(err, lisa.ErrPayloadTooLarge) {
-		return true
-	}
-	var apiErr *lisa.APIError
-	return errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusBadRequest ||
-		apiErr.StatusCode == http.StatusUnprocessableEntity)
-}
-
-// failsEveryRequest reports whether err is an answer that fails every
-// request of the plugin the same way: a 401, 403 or 404 (wrong key or
-// secret, missing scope, wrong plugin id). It does what the core's
-// lisa.FailsEveryRequest will do, and gives way to it once that exists.
-func failsEveryRequest(err error) bool {
-	var apiErr *lisa.APIError
-	return errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized ||
-		apiErr.StatusCode == http.StatusForbidden || apiErr.StatusCode == http.StatusNotFound)
+	return errors.Is(err, lisa.ErrInvalidPayload) || errors.Is(err, lisa.ErrPayloadTooLarge) ||
+		errors.Is(err, lisa.ErrBadRequest) || errors.Is(err, lisa.ErrUnprocessable)
 }
 
 // isRetryAfterStatus reports whether a Retry-After on an answer of this
